@@ -86,9 +86,24 @@ def test_parse_check_function_tests():
     ("def f(x):\n    return x\nassert f(1) == 1\nassert f(2) == 2\nassert f(3) == 3\n", "no_docstring"),
     ('def f(x):\n    """Return x plus one."""\nassert f(1) == 2\nassert f(1) == 2\nassert True\n', "few_asserts"),
     ('@cache\ndef f(x):\n    """Return x plus one, cached."""\n', "decorated"),
+    ('def f(x):\n    """Return x plus one."""\nassert f(1, 2) == 2\nassert f(2) == 3\nassert f(3) == 4\n', "bad_call"),
+    ('def f(x, y):\n    """Return x plus y."""\nassert f(1) == 2\nassert f(2, 1) == 3\nassert f(3, 1) == 4\n', "bad_call"),
 ])
 def test_parse_rejects_with_a_reason(text, reason):
     assert mining.parse_generated_problem(text) == (None, reason)
+
+
+@pytest.mark.parametrize("sig,call,fits", [
+    ("def f(a, b=1, *, c, d=2)", "f(1, c=3)", True),
+    ("def f(a, b=1, *, c, d=2)", "f(1, 2)", False),  # c is required
+    ("def f(a, b=1, *, c, d=2)", "f(1, 2, 3, c=1)", False),
+    ("def f(a, b=1, *, c, d=2)", "f(1, c=3, e=4)", False),
+    ("def f(*xs, **kw)", "f(1, 2, 3, e=4)", True),
+    ("def f(a)", "f(*args)", True),
+])
+def test_call_fits_the_signature(sig, call, fits):
+    fn = ast.parse(sig + ":\n    pass\n").body[0]
+    assert mining.call_fits(fn, ast.parse(call).body[0].value) is fits
 
 
 def test_trivially_true_tests_are_caught_in_the_sandbox():
@@ -243,3 +258,11 @@ def test_deltas_and_table():
     assert d == {"delta/humaneval/pass@1": 0.25, "delta/humaneval_plus/plus/pass@1": -0.1}
     table = mining.before_after_table({**flat, **d}, ["before", "after"], ["humaneval"])
     assert "25.0%" in table and "50.0%" in table and "+25.0pp" in table
+
+
+def test_shortest_reference_first():
+    probs = [{"task_id": "long", "canonical_solution": "def f(x):\n    y = x\n    return y\n"},
+             {"task_id": "none"},
+             {"task_id": "short", "canonical_solution": "def f(x):\n    return x\n"},
+             {"task_id": "short2", "canonical_solution": "def f(x):\n\n    return x + 1\n"}]
+    assert [p["task_id"] for p in mining.order_by_reference_length(probs)] == ["short", "short2", "long", "none"]

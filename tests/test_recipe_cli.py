@@ -175,8 +175,15 @@ def test_bootstrap_happy_path_trains_and_evaluates(tiny_llama, tmp_path, problem
     adapter = str(tmp_path / "adapter")
     assert mine.adapter is None and ev.adapter == [adapter]
     assert [c["lora"] for c in ev.calls] == [False, False, adapter, adapter]  # humaneval+ reused humaneval's
-    # a re-run resumes every stage: no model, no sampling
-    assert _main("bootstrap", argv)["mined_pairs"] == 3 and len(stand_in) == 2
+    # a re-run resumes: a killed verification (torn last line) is finished, the rest is reused as is
+    verified = tmp_path / "verified.jsonl"
+    lines = verified.read_text().splitlines(keepends=True)
+    verified.write_text("".join(lines[:3]) + lines[3][:20])
+    (tmp_path / "pairs.jsonl").unlink()
+    again = _main("bootstrap", argv)
+    assert again["mined_pairs"] == 3 and len(read_jsonl(verified)) == 6
+    assert read_jsonl(tmp_path / "pairs.jsonl") == pairs
+    assert len(stand_in) == 2  # no model was loaded again
     with pytest.raises(TinyforgeError, match="other settings"):
         _main("bootstrap", [*argv, "--n-attempts", "3"])
 

@@ -16,11 +16,14 @@ recipe/bootstrap.py, recipe/multi_pair.py and recipe/bootstrap_14b_4bit_harvest.
 
 Decontamination (`DecontamIndex`): a problem (its stub and tests) is dropped when it shares a word
 13-gram with any item of an evaluation benchmark (HumanEval, HumanEval+, MBPP test, MBPP+, GSM8K test,
-GSM8K-Platinum, GSM-Hard, MATH-500, AIME 2024/2025). Words are lowercase alphanumeric runs, so
-whitespace, punctuation, underscores and case do not hide a copy. n = 13 and "one shared n-gram is
-enough" are GPT-3's contamination rule (Brown et al. 2020, appendix C). A benchmark item shorter than
-13 words is indexed whole and matched as a contiguous word run. The index (hashes of ~0.4M n-grams) is
-built once per data version and cached on disk under $TINYFORGE_CACHE/decontam/.
+GSM8K-Platinum, GSM-Hard, MATH-500, AIME 2024/2025; code items: prompt + tests, math items: the
+question). Words are lowercase alphanumeric runs, so whitespace, punctuation, underscores and case do
+not hide a copy. The rule is GPT-3's (Brown et al. 2020, appendix C): one shared n-gram flags an item,
+n = 13 words (GPT-3 went shorter only for benchmarks of very short items); `--decontam-n` changes
+n. A benchmark item shorter than n words is indexed whole and matched as a contiguous word run. The index (hashes of
+~0.24M n-grams) is built once per data version and n, cached on disk under $TINYFORGE_CACHE/decontam/,
+and kept in memory for the process. Seen on the shipped data: 126 of the 372 usable MBPP train tasks are
+flagged, mostly because MBPP+ (the test set) contains them.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ PROBLEM_FIELDS = ("task_id", "prompt", "entry_point", "test")
 PAIR_FIELDS = ("id", "prompt", "completion", "source")
 FORMATS = ("raw", "chat")  # the formats tinyforge.training trains in
 
-# GPT-3's contamination rule (Brown et al. 2020, appendix C): 13-gram word overlap, any match flags.
+# GPT-3's contamination rule (Brown et al. 2020, appendix C): word n-gram overlap, any match flags.
 DECONTAM_N = 13
 # Every evaluation benchmark tinyforge reports (tinyforge.benchmarks), test splits only.
 DECONTAM_BENCHES = ("humaneval", "humaneval_plus", "mbpp", "mbpp_plus", "gsm8k", "gsm8k_platinum",
@@ -130,6 +133,26 @@ def count_test_asserts(test: str, entry_point: str) -> int:
     return len(seen)
 
 
+def call_fits(fn: ast.FunctionDef, call: ast.Call) -> bool:
+    """Whether `call` passes arguments that `fn`'s signature accepts (count and keyword names; calls
+    with *args or **kwargs are given the benefit of the doubt)."""
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+        return True
+    a = fn.args
+    positional = [x.arg for x in a.posonlyargs + a.args]
+    n_pos = len(call.args)
+    if n_pos > len(positional) and a.vararg is None:
+        return False
+    names = {k.arg for k in call.keywords}
+    keywordable = set(x.arg for x in a.args + a.kwonlyargs)
+    if names - keywordable and a.kwarg is None:
+        return False
+    required = positional[:len(positional) - len(a.defaults)]
+    missing = [x for x in required[n_pos:] if x not in names]
+    missing += [x.arg for x, d in zip(a.kwonlyargs, a.kw_defaults) if d is None and x.arg not in names]
+    return not missing
+
+
 def _docstring_node(fn: ast.FunctionDef) -> ast.Expr | None:
     first = fn.body[0] if fn.body else None
     if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
@@ -182,7 +205,8 @@ def parse_generated_problem(text: str, min_asserts: int = MIN_ASSERTS) -> tuple[
     `def check(candidate)`). The prompt is the stub, HumanEval style: the imports before the function,
     its signature and its docstring, nothing of a body the model may have written. The test keeps the
     distinct non-trivial asserts (see `is_trivial_assert`) in their source form; fewer than
-    `min_asserts` is a rejection. Reasons: no_code, no_function, decorated, no_docstring, few_asserts."""
+    `min_asserts` is a rejection, and so are tests that call the function with arguments its
+    signature does not take. Reasons: no_code, no_function, decorated, no_docstring, few_asserts, bad_call."""
     src = _code_part(text)
     tree = _longest_parsing_prefix(src)
     if tree is None:
@@ -224,6 +248,10 @@ def parse_generated_problem(text: str, min_asserts: int = MIN_ASSERTS) -> tuple[
         return None, "few_asserts"
     if not _parses(stub + body_indent(stub, fn.name) + "pass\n" + test):
         return None, "no_code"
+    calls = [c for c in ast.walk(_parse(test)) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
+             and c.func.id in names]
+    if not all(call_fits(fn, c) for c in calls):
+        return None, "bad_call"  # e.g. a one-argument stub whose tests pass two: no body can pass
     return {"prompt": stub, "entry_point": fn.name, "test": test, "n_asserts": n_asserts}, "ok"
 
 
@@ -912,10 +940,12 @@ def generate_problems(args, run_dir: Path, get_sampler, index: DecontamIndex, wa
     from tinyforge import execution
     from tinyforge.sampling import derive_seed, sample_to_jsonl
 
-    pool = seed_problems("train")
+    seeds = seed_problems("train")
     dedup = ProblemDeduper()
-    for s in pool:
-        dedup.add(s)  # a copied exemplar is not a new problem
+    for s in seeds:
+        dedup.add(s)  # a copied seed is not a new problem
+    # exemplars show only problems that our own filter accepts (MBPP has repeated asserts, `check`s)
+    pool = [s for s in seeds if parse_generated_problem(format_example(s), args.min_asserts)[1] == "ok"]
     fmt, per = args.format, max(1, args.gen_per_prompt)
     reasons: dict[str, int] = {}
     accepted: list[dict] = []
@@ -1194,14 +1224,16 @@ def eval_benches(args) -> list[str]:
     return ["humaneval", "humaneval_plus"] + (["mbpp"] if getattr(args, "eval_mbpp", False) else [])
 
 
-__all__ = ["DECONTAM_BENCHES", "DECONTAM_N", "DecontamIndex", "FORMATS", "LazySampler", "MIN_ASSERTS",
-           "PAIR_FIELDS", "PROBLEM_FIELDS", "ProblemDeduper", "add_eval_args", "add_mining_args",
-           "add_run_args", "add_train_args", "attempt_prompt", "attempt_stop", "before_after_table",
-           "benchmark_texts", "clean_completion", "constant_bodies", "count_test_asserts", "decontam_index",
-           "deltas", "eval_benches", "evaluate_runs", "format_example", "generate_problems",
-           "generation_prompt", "generation_stop", "harvest", "is_trivial_assert", "load_pairs_strict",
-           "load_problem_file", "make_pair", "mbpp_as_humaneval", "mine_pairs", "needed_nodes",
-           "no_pairs_error", "normalized_solution", "open_run_dir", "pair_prompt", "parse_generated_problem",
-           "pick_exemplars", "problem_text", "run_dir_for", "seed_problems", "signature_key",
+__all__ = ["DECONTAM_BENCHES", "DECONTAM_N", "FORMATS", "GEN_CHAT", "GEN_HEADER", "GEN_PROBLEM", "GEN_STOP_RAW",
+           "GEN_TESTS", "MAX_EXEMPLAR_CHARS", "MIN_ASSERTS", "MIN_DOC_WORDS", "MINING_KNOBS", "PAIR_FIELDS",
+           "PASS_KEYS", "PROBLEM_FIELDS", "TRAIN_KNOBS", "add_eval_args", "add_mining_args", "add_run_args",
+           "add_train_args", "attempt_prompt", "attempt_stop", "before_after_table", "benchmark_texts",
+           "body_indent", "call_fits", "clean_completion", "constant_bodies", "count_test_asserts",
+           "decontam_index", "DecontamIndex", "deltas", "eval_benches", "evaluate_runs", "format_example",
+           "generate_problems", "generation_prompt", "generation_stop", "harvest", "is_trivial_assert",
+           "LazySampler", "load_pairs_strict", "load_problem_file", "make_pair", "mbpp_as_humaneval",
+           "mine_pairs", "needed_nodes", "no_pairs_error", "normalized_solution", "open_run_dir",
+           "order_by_reference_length", "pair_prompt", "parse_generated_problem", "pick_exemplars",
+           "problem_text", "ProblemDeduper", "run_dir_for", "seed_problems", "signature_key",
            "solution_program", "stage_attempts", "stage_problems", "stage_verify", "text_key",
            "train_adapter", "trivial_test_jobs", "words"]
