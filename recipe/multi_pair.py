@@ -123,7 +123,7 @@ def main(args: argparse.Namespace) -> dict:
         evals = mining.LazySampler(args, adapter=[a for _, a in runs if a])
         flat = mining.evaluate_runs(args, run_dir, evals, runs, benches)
         evals.release()
-        flat.update(mining.deltas(flat))
+        flat.update(mining.deltas(flat, run_dir=run_dir))
         metrics.update(flat)
         print(mining.before_after_table(flat, [label for label, _ in runs], benches))
     metrics["time/total_s"] = round(time.time() - t0, 2)
@@ -131,10 +131,8 @@ def main(args: argparse.Namespace) -> dict:
     print(f"run dir: {run_dir}")
     line = (f"multi_pair {args.model}: {len(mined)} mined + {len(warmup)} warm-up pairs from "
             f"{metrics.get('problems', 0)} problems")
-    if "after/humaneval/pass@1" in metrics:
-        b, a = metrics["before/humaneval/pass@1"], metrics["after/humaneval/pass@1"]
-        line += f"; HumanEval pass@1 {100 * b:.1f}% -> {100 * a:.1f}% ({100 * (a - b):+.1f} pp)"
-    print(line)
+    verdict = mining.lift_verdict(metrics)
+    print(line + (f"\n{verdict}" if verdict else ""))
     return metrics
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import REPO
 from tinyforge import benchmarks, sampling
-from tinyforge.io import read_jsonl
+from tinyforge.io import TinyforgeError, read_jsonl
 
 
 def _run_main(script: str, argv: list[str]) -> dict:
@@ -74,6 +74,24 @@ def test_several_adapters_share_one_base(tiny_llama, tiny_lora, tmp_path, monkey
     assert [s["completion"] for s in base] != [s["completion"] for s in adapted]
     assert [s["completion"] for s in adapted] == \
         [s["completion"] for s in read_jsonl(tmp_path / labels[1] / "samples.jsonl")]
+
+
+def test_sweep_loop_gets_a_run_dir_per_adapter(tiny_llama, tiny_lora, tmp_path, monkeypatch):
+    """The pair-count sweep runs `eval_raw.py --adapter adapter_n$N` in a loop with no --out-dir: each
+    adapter must get its own default run dir, never the samples of the one before."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["--bench", "humaneval", "--model", str(tiny_llama), "--limit", "1", "--max-new-tokens", "4",
+            "--workers", "1"]
+    import shutil
+
+    for n in (10, 21):  # same folder name in two places must not collide either
+        shutil.copytree(tiny_lora, tmp_path / f"n{n}" / "adapter")
+        _run_main("eval_raw", [*argv, "--adapter", f"n{n}/adapter"])
+    _run_main("eval_raw", argv)
+    dirs = sorted(p.parent for p in (tmp_path / "runs").rglob("samples.jsonl"))
+    assert len(dirs) == 3 and len({p.name for p in dirs}) == 3 and all("adapter-" in p.name for p in dirs[:2])
+    with pytest.raises(TinyforgeError, match="other settings.*max_new_tokens"):
+        _run_main("eval_raw", [*argv[:-4], "--max-new-tokens", "6", "--workers", "1", "--out-dir", str(dirs[0])])
 
 
 def _write(path, recs):

@@ -10,7 +10,7 @@ import pytest
 
 from tinyforge import execution, mining
 from tinyforge.benchmarks import load_benchmark
-from tinyforge.io import DataError
+from tinyforge.io import DataError, write_jsonl
 
 GENERATED = '''def running_max(xs: list) -> list:
     """Return the list of running maxima of xs.
@@ -266,3 +266,38 @@ def test_shortest_reference_first():
              {"task_id": "short", "canonical_solution": "def f(x):\n    return x\n"},
              {"task_id": "short2", "canonical_solution": "def f(x):\n\n    return x + 1\n"}]
     assert [p["task_id"] for p in mining.order_by_reference_length(probs)] == ["short", "short2", "long", "none"]
+
+
+def _per_task(run_dir, label, bench, values):
+    d = run_dir / "eval" / label / bench
+    d.mkdir(parents=True)
+    write_jsonl(d / "per_task.jsonl", [{"task_id": f"T/{i}", "n": 1, "c": int(v), "pass@1": float(v)}
+                                        for i, v in enumerate(values)])
+
+
+def test_paired_delta_interval_is_over_task_differences(tmp_path):
+    _per_task(tmp_path, "before", "humaneval", [0, 0, 1, 1, 0, 0, 0, 0])
+    _per_task(tmp_path, "after", "humaneval", [1, 1, 1, 1, 1, 1, 1, 1])
+    d = mining.paired_delta(tmp_path, "humaneval")
+    assert d["delta/humaneval/n_tasks"] == 8
+    assert 0 < d["delta/humaneval/pass@1_ci_low"] <= 0.75 <= d["delta/humaneval/pass@1_ci_high"] <= 1
+    assert mining.paired_delta(tmp_path, "mbpp") == {}  # not evaluated: nothing claimed
+
+
+def test_lift_verdict_says_zero_and_negative_plainly(tmp_path):
+    _per_task(tmp_path, "before", "humaneval", [1, 0, 0, 0, 0, 0, 0, 0])
+    _per_task(tmp_path, "after", "humaneval", [1, 0, 0, 0, 0, 0, 0, 0])
+    flat = {"before/humaneval/pass@1": 0.125, "after/humaneval/pass@1": 0.125}
+    flat.update(mining.deltas(flat, run_dir=tmp_path))
+    assert mining.lift_verdict(flat).startswith("no lift:") and "unchanged" in mining.lift_verdict(flat)
+    worse = {"before/humaneval/pass@1": 0.125, "after/humaneval/pass@1": 0.0,
+             "delta/humaneval/pass@1_ci_low": -0.375, "delta/humaneval/pass@1_ci_high": 0.0, "delta/humaneval/n_tasks": 8}
+    assert mining.lift_verdict(worse).startswith("no lift:") and "-12.5 pp" in mining.lift_verdict(worse)
+    noisy = {"before/humaneval/pass@1": 0.0, "after/humaneval/pass@1": 0.125,
+             "delta/humaneval/pass@1_ci_low": 0.0, "delta/humaneval/pass@1_ci_high": 0.375, "delta/humaneval/n_tasks": 8}
+    assert mining.lift_verdict(noisy).startswith("no clear lift:")
+    real = {**noisy, "delta/humaneval/pass@1_ci_low": 0.05}
+    assert mining.lift_verdict(real).startswith("lift:")
+    down = {**worse, "delta/humaneval/pass@1_ci_high": -0.05}
+    assert mining.lift_verdict(down).startswith("regression:")
+    assert mining.lift_verdict({}) is None

@@ -228,10 +228,28 @@ def _labels(adapters: Sequence[str | None]) -> list[str]:
     return labels
 
 
+# Settings that change an evaluation's samples: a run dir sampled with other values is not resumed.
+RESUME_KNOBS = ("model", "adapter", "with_base", "format", "shots", "n_samples", "temperature", "top_p",
+                "max_new_tokens", "stop", "seed", "dtype", "load_in_4bit", "backend")
+
+
+def adapter_tag(adapters) -> str | None:
+    """A short run-dir name part for the adapters evaluated: each one's folder name plus a hash of its
+    resolved path, so `--adapter adapter_n10` and `--adapter adapter_n21` in a bash loop get their own
+    default run dirs, and two dirs both called `adapter` do not collide."""
+    import hashlib
+
+    if not adapters:
+        return None
+    items = [adapters] if isinstance(adapters, str) else list(adapters)
+    digest = hashlib.sha1("\n".join(str(Path(a).resolve()) for a in items).encode()).hexdigest()[:6]
+    return "+".join(Path(a).name or "adapter" for a in items)[:48] + "-" + digest
+
+
 def run_eval(args: argparse.Namespace, stage: str, plus: bool = False) -> dict:
     """Sample + grade + summarize one benchmark for the base model and/or each adapter."""
     from tinyforge import benchmarks, cli
-    from tinyforge.io import prepare_run_dir, save_config, save_metrics
+    from tinyforge.io import prepare_run_dir, refuse_changed_run, save_config, save_metrics
     from tinyforge.sampling import sampler_from_args, sample_to_jsonl
 
     bench = args.bench
@@ -245,8 +263,9 @@ def run_eval(args: argparse.Namespace, stage: str, plus: bool = False) -> dict:
     if not adapters or args.with_base:
         adapters = [None] + adapters
     run_dir = Path(args.out_dir or cli.default_run_dir(
-        f"{stage}/{bench}", args.model, {"fmt": args.format, "n": args.n_samples, "t": args.temperature},
-        args.seed))
+        f"{stage}/{bench}", args.model, {"fmt": args.format, "n": args.n_samples, "t": args.temperature,
+                                         "ad": adapter_tag(args.adapter)}, args.seed))
+    refuse_changed_run(run_dir, args, RESUME_KNOBS, f"{stage} {bench}")
     prepare_run_dir(run_dir, args.overwrite)
     save_config(run_dir, args, stop=stop, stage=stage)
     shard = cli.parse_shard(args.shard)

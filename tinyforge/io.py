@@ -221,6 +221,21 @@ def save_metrics(run_dir: Path | str, metrics: dict, name: str = "metrics.json")
     write_json(Path(run_dir) / name, metrics)
 
 
+def refuse_changed_run(run_dir: Path | str, args: Any, knobs: Sequence[str], what: str) -> None:
+    """Refuse to resume a run dir whose config.json was written with other values of `knobs` (the
+    settings that change its files): a stale samples or problems file would be reused silently.
+    Nothing happens when the dir has no config yet or `args.overwrite` is set."""
+    cfg_path = Path(run_dir) / "config.json"
+    if getattr(args, "overwrite", False) or not cfg_path.exists():
+        return
+    old = read_json(cfg_path).get("args", {})
+    changed = [k for k in knobs if k in old and old[k] != getattr(args, k, None)]
+    if changed:
+        raise TinyforgeError(f"{run_dir} holds a {what} run made with other settings "
+                             f"({', '.join(f'{k}={old[k]!r}' for k in changed)}): pass --overwrite, "
+                             f"or another --tag / --out-dir")
+
+
 def prepare_run_dir(out_dir: Path | str, overwrite: bool = False) -> Path:
     """Create the run dir; with `overwrite`, clear what a previous run left (files only, not adapters
     elsewhere). Without it, existing files stay and the stage resumes from them."""

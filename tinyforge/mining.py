@@ -827,16 +827,9 @@ def run_dir_for(stage: str, args, knobs: dict) -> Path:
 def open_run_dir(run_dir: Path, args, stage: str, knobs: Sequence[str]) -> dict:
     """Create (or, with --overwrite, clear) the run dir; refuse to resume one made with other settings
     (a stale problems.jsonl would be reused silently). Returns the metrics already on disk."""
-    from tinyforge.io import prepare_run_dir, read_json, save_config
+    from tinyforge.io import prepare_run_dir, read_json, refuse_changed_run, save_config
 
-    cfg_path = run_dir / "config.json"
-    if cfg_path.exists() and not args.overwrite:
-        old = read_json(cfg_path).get("args", {})
-        changed = [k for k in knobs if k in old and old[k] != getattr(args, k)]
-        if changed:
-            raise TinyforgeError(f"{run_dir} holds a {stage} run made with other settings "
-                                 f"({', '.join(f'{k}={old[k]!r}' for k in changed)}): pass --overwrite, "
-                                 f"or another --tag / --out-dir")
+    refuse_changed_run(run_dir, args, knobs, stage)
     prepare_run_dir(run_dir, args.overwrite)
     save_config(run_dir, args, stage=stage)
     mpath = run_dir / "metrics.json"
@@ -1194,8 +1187,9 @@ def evaluate_runs(args, run_dir: Path, get_sampler, runs: Sequence[tuple[str, An
     return flat
 
 
-def deltas(flat: dict, before: str = "before", after: str = "after") -> dict:
-    """`delta/<bench>/<metric>` = after - before for the pass@1 metrics present under both."""
+def deltas(flat: dict, before: str = "before", after: str = "after", run_dir: Path | None = None) -> dict:
+    """`delta/<bench>/<metric>` = after - before for the pass@1 metrics present under both; with
+    `run_dir`, also the paired interval of each bench's pass@1 change (`paired_delta`)."""
     out = {}
     for key, v in flat.items():
         if not key.startswith(before + "/"):
@@ -1205,7 +1199,55 @@ def deltas(flat: dict, before: str = "before", after: str = "after") -> dict:
         other = flat.get(f"{after}/{rest}")
         if metric in PASS_KEYS + ("n_passed",) and isinstance(v, (int, float)) and isinstance(other, (int, float)):
             out[f"delta/{rest}"] = round(other - v, 6)
+    if run_dir is not None:
+        for bench in sorted({k.split("/")[1] for k in out}):
+            out.update(paired_delta(run_dir, bench, before, after))
     return out
+
+
+def paired_delta(run_dir: Path, bench: str, before: str = "before", after: str = "after",
+                 seed: int = 0) -> dict:
+    """after - before of per-task pass@1 on the tasks both runs have (same prompts, same per-prompt
+    seeds), with a bootstrap interval over tasks: `delta/<bench>/pass@1_ci_low|high`, `.../n_tasks`.
+    Paired, because the two runs share their tasks: the interval of a difference of two independent
+    scores would be far wider than the truth."""
+    from tinyforge.metrics import bootstrap_ci
+
+    rows = {}
+    for label in (before, after):
+        path = Path(run_dir) / "eval" / label / bench / "per_task.jsonl"
+        if not path.exists():
+            return {}
+        rows[label] = {r["task_id"]: r["pass@1"] for r in read_jsonl(path) if "pass@1" in r}
+    common = sorted(set(rows[before]) & set(rows[after]))
+    if not common:
+        return {}
+    diffs = [rows[after][t] - rows[before][t] for t in common]
+    low, high = bootstrap_ci(diffs, seed=seed)
+    return {f"delta/{bench}/pass@1_ci_low": round(low, 6), f"delta/{bench}/pass@1_ci_high": round(high, 6),
+            f"delta/{bench}/n_tasks": len(common)}
+
+
+def lift_verdict(flat: dict, bench: str = "humaneval") -> str | None:
+    """One plain sentence on what training did to `bench` pass@1: a lift only when the paired 95%
+    interval excludes zero; zero and negative changes are called what they are."""
+    b, a = flat.get(f"before/{bench}/pass@1"), flat.get(f"after/{bench}/pass@1")
+    if b is None or a is None:
+        return None
+    d = a - b
+    lo, hi = flat.get(f"delta/{bench}/pass@1_ci_low"), flat.get(f"delta/{bench}/pass@1_ci_high")
+    n = flat.get(f"delta/{bench}/n_tasks")
+    ci = f" (paired 95% CI over {n} tasks: {100 * lo:+.1f} to {100 * hi:+.1f} pp)" if lo is not None else ""
+    move = f"{bench} pass@1 {100 * b:.1f}% -> {100 * a:.1f}%"
+    if lo is not None and lo > 0:
+        return f"lift: {move}, {100 * d:+.1f} pp{ci}"
+    if lo is not None and hi < 0:
+        return f"regression: {move}, {100 * d:+.1f} pp{ci}"
+    if d == 0:
+        return f"no lift: {move}, unchanged{ci}"
+    if d < 0:
+        return f"no lift: {move}, {100 * d:+.1f} pp, within noise{ci}"
+    return f"no clear lift: {move}, {100 * d:+.1f} pp, not distinguishable from zero{ci}"
 
 
 def before_after_table(flat: dict, labels: Sequence[str], benches: Sequence[str]) -> str:
@@ -1233,7 +1275,7 @@ __all__ = ["DECONTAM_BENCHES", "DECONTAM_N", "FORMATS", "GEN_CHAT", "GEN_HEADER"
            "generate_problems", "generation_prompt", "generation_stop", "harvest", "is_trivial_assert",
            "LazySampler", "load_pairs_strict", "load_problem_file", "make_pair", "mbpp_as_humaneval",
            "mine_pairs", "needed_nodes", "no_pairs_error", "normalized_solution", "open_run_dir",
-           "order_by_reference_length", "pair_prompt", "parse_generated_problem", "pick_exemplars",
+           "lift_verdict", "order_by_reference_length", "paired_delta", "pair_prompt", "parse_generated_problem", "pick_exemplars",
            "problem_text", "ProblemDeduper", "run_dir_for", "seed_problems", "signature_key",
            "solution_program", "stage_attempts", "stage_problems", "stage_verify", "text_key",
            "train_adapter", "trivial_test_jobs", "words"]
