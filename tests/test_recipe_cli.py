@@ -228,3 +228,25 @@ def test_harvest_without_cuda_exits_2_at_once(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and len(err) == 1 and "needs a CUDA GPU" in err[0]
     assert not (tmp_path / "h").exists()
+
+
+def test_harvest_mines_with_a_4bit_sampler_and_trains_nothing(tiny_llama, tmp_path, problem_file, monkeypatch):
+    """On a CUDA machine the harvest asks for an NF4 model and writes pairs; nothing is trained."""
+    import torch
+
+    seen = []
+
+    def factory(args, adapter=None, progress=True):
+        seen.append(args.load_in_4bit)
+        return StandIn(adapter)
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(sampling, "sampler_from_args", factory)
+    m = _main("bootstrap_14b_4bit_harvest", ["--model", str(tiny_llama), "--problem-source", str(problem_file),
+                                             "--limit", "2", "--n-attempts", "2", "--workers", "1",
+                                             "--out-dir", str(tmp_path / "h")])
+    assert seen == [True] and m["quantization"] == "nf4" and m["mined_pairs"] == 3
+    pairs = read_jsonl(tmp_path / "h" / "pairs.jsonl")
+    assert [p["task_id"] for p in pairs] == ["toy/triple", "toy/vowels", "toy/vowels"]
+    assert all(p["meta"]["quantization"] == "nf4" for p in pairs)
+    assert not (tmp_path / "h" / "adapter").exists()

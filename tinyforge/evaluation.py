@@ -314,6 +314,7 @@ def run_eval(args: argparse.Namespace, stage: str, plus: bool = False) -> dict:
                                 if k.startswith("stop_share/")))
     for label, m in table:
         print(headline(f"{bench} {args.model}" + (f" + {label}" if label != "base" else ""), m, plus))
+    print(f"metrics: {run_dir / 'metrics.json'}")
     return flat
 
 

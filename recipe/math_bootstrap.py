@@ -1,0 +1,51 @@
+"""Vanilla math self-bootstrap, the baseline of the curriculum (reproduction guide §3.8: "compare to
+recipe/math_bootstrap.py, which regresses"): the model solves GSM8K train questions drawn without regard
+to difficulty, the solutions whose answer is right are kept, a LoRA is trained on them, and GSM8K test
+(first 100 questions) is evaluated before and after, in one process.
+
+It is recipe/curriculum_math.py's round loop with the controller off (tinyforge/curriculum.py): same
+prompts, grading, pairs, training and evaluation, so the two runs differ only in the curriculum. One
+round by default; --iterations N runs N rounds, each on fresh questions and training from the base on
+all pairs so far (the curriculum's schedule at a fixed, unselected difficulty).
+
+Stages (skipped when complete, resumed when partial): rounds/r01/{problems,attempts,verified,pairs}.jsonl
+-> rounds/r01/adapter/ -> rounds/r01/round.json -> eval/{before,after}/gsm8k/, and curriculum.png.
+metrics.json (flat): round/<r>/{solve_rate,verified_share,pairs,mean_steps,train/...} (round/<r>/level is
+null: no level is chosen), curve/solve_rate, mined_pairs, final_adapter, before|after/gsm8k/pass@1,
+delta/gsm8k/pass@1. No verified pair stops the run before the evaluation (exit 2).
+
+Smoke (embedded model, CPU, a few minutes):
+    python recipe/math_bootstrap.py --model smollm2-135m --format chat --limit 4 --n-attempts 2 \\
+        --max-new-tokens 128 --epochs 1 --eval-max-new-tokens 128 --tag smoke
+H100 (the baseline beside §3.8's curriculum run):
+    python recipe/math_bootstrap.py --model Qwen/Qwen2.5-3B --tag vanilla_3b
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from tinyforge import cli, curriculum, mining
+
+STAGE = "math_bootstrap"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = cli.Parser(description=__doc__.split("\n\n")[0])
+    # 200 questions x 4 attempts: about the pairs the curriculum's first rounds yield
+    curriculum.add_args(p, STAGE, "math", adaptive=False, per_round=200)
+    return p
+
+
+def run_knobs(args) -> dict:
+    """The settings the default run dir name carries."""
+    return {"np": args.n_problems, "na": args.n_attempts, "fmt": args.format, "r": args.lora_rank, "lim": args.limit}
+
+
+def main(args: argparse.Namespace) -> dict:
+    run_dir = mining.run_dir_for(STAGE, args, run_knobs(args))
+    return curriculum.run(args, STAGE, run_dir, curriculum.MathTasks(args), adaptive=False)
+
+
+if __name__ == "__main__":
+    cli.run(main, build_parser)

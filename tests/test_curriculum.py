@@ -1,0 +1,363 @@
+"""The curricula: problem generators (deterministic, right answers, tests that pass the reference and
+fail wrong bodies in the sandbox), the band controller, math pairs, and the three scripts
+(curriculum_math, curriculum_code, math_bootstrap) end to end on a tiny random model. The happy paths
+use a stand-in sampler that answers level-1 problems correctly and everything harder wrongly, so the
+level must go 1 -> 2 -> back down; training is real (tinyforge.training on the tiny model)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tinyforge import cli, curriculum, execution, mining, sampling
+from tinyforge.benchmarks import load_benchmark
+from tinyforge.grading import grade_gsm8k
+from tinyforge.io import TinyforgeError, read_jsonl
+
+
+def _load(script: str):
+    spec = importlib.util.spec_from_file_location(f"_recipe_{script}", REPO / "recipe" / f"{script}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _main(script: str, argv: list[str]) -> dict:
+    mod = _load(script)
+    return mod.main(mod.build_parser().parse_args(argv))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Controller
+
+def test_controller_moves_up_down_stays_and_respects_bounds():
+    assert curriculum.next_level(3, 0.9, 0.3, 0.7, 10) == 4
+    assert curriculum.next_level(3, 0.1, 0.3, 0.7, 10) == 2
+    assert curriculum.next_level(3, 0.5, 0.3, 0.7, 10) == 3
+    assert curriculum.next_level(3, 0.7, 0.3, 0.7, 10) == 3 and curriculum.next_level(3, 0.3, 0.3, 0.7, 10) == 3
+    assert curriculum.next_level(1, 0.0, 0.3, 0.7, 10) == 1
+    assert curriculum.next_level(10, 1.0, 0.3, 0.7, 10) == 10
+    curriculum.check_band(0.5, 0.5)
+    with pytest.raises(TinyforgeError, match="--band-low 0.8 is above --band-high 0.2"):
+        curriculum.check_band(0.8, 0.2)
+    with pytest.raises(TinyforgeError, match=r"in \[0, 1\]"):
+        curriculum.check_band(0.3, 1.5)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Math problems
+
+_LINE = re.compile(r"^(\d+) ([-+*/]) (\d+) = (\d+)$")
+
+
+@pytest.mark.parametrize("level", [1, 2, 3, 5, 8, 10])
+def test_synthetic_math_answers_follow_from_level_many_exact_operations(level):
+    for i in range(6):
+        p = curriculum.synthetic_math_problem(7, 2, level, i)
+        assert p == curriculum.synthetic_math_problem(7, 2, level, i)  # deterministic
+        lines = p["solution"].splitlines()
+        assert lines[-1] == f"#### {p['answer']}"
+        assert len(lines) - 1 == level  # one worked line per operation
+        value = None
+        for ln in lines[:-1]:
+            a, op, b, c = _LINE.match(ln).groups()
+            a, b, c = int(a), int(b), int(c)
+            assert c == {"+": a + b, "-": a - b, "*": a * b, "/": a // b}[op] and (op != "/" or a == b * c)
+            assert c >= 1
+            value = c
+        assert str(value) == p["answer"] and p["level"] == level
+        assert grade_gsm8k(f"So she has {p['answer']} left.\n#### {p['answer']}", p["answer"])["passed"]
+        assert p["problem"].endswith("?") and str(p["meta"]["start"]) in p["problem"]
+
+
+def test_synthetic_math_problems_vary_and_rounds_differ():
+    qs = [curriculum.synthetic_math_problem(0, 1, 2, i)["problem"] for i in range(30)]
+    assert len(set(qs)) == 30
+    assert len({q.split()[0] for q in qs}) > 5  # names / openings vary
+    assert curriculum.synthetic_math_problem(0, 1, 2, 0) != curriculum.synthetic_math_problem(0, 2, 2, 0)
+    assert curriculum.synthetic_math_problem(0, 1, 2, 0) != curriculum.synthetic_math_problem(1, 1, 2, 0)
+    src = curriculum.problem_source("math", "synthetic", 0)
+    r1 = src.draw(2, 3, 1, set())
+    r2 = src.draw(3, 3, 2, {p["meta"]["key"] for p in r1})
+    assert [p["task_id"] for p in r1] == ["r01/L2/0000", "r01/L2/0001", "r01/L2/0002"]
+    assert [p["task_id"] for p in r2][0] == "r02/L3/0000" and all(p["level"] == 3 for p in r2)
+
+
+def test_gsm8k_train_levels_are_calculation_steps():
+    train = load_benchmark("gsm8k", split="train")
+    assert curriculum.gsm8k_steps(train[0]) == 2  # "48/2=24", "48+24=72"
+    top = curriculum.gsm8k_max_level(train)
+    assert top == 8  # 43 items have >= 8 steps, 3 have 9
+    src = curriculum.problem_source("math", "gsm8k_train", 0)
+    assert src.max_level == top
+    a = src.draw(3, 5, 1, set())
+    assert a == src.draw(3, 5, 1, set())
+    assert [p["task_id"] for p in a] == [f"r01/L3/{i:04d}" for i in range(5)]
+    assert all(p["level"] == 3 and p["meta"]["steps"] == 3 and p["meta"]["source_id"].startswith("gsm8k/train/")
+               for p in a)
+    b = src.draw(3, 5, 2, {p["meta"]["key"] for p in a})
+    assert not {p["meta"]["key"] for p in a} & {p["meta"]["key"] for p in b}  # fresh items first
+    assert all(p["meta"]["steps"] >= top for p in src.draw(top, 5, 1, set()))  # the top level takes the rest
+
+
+def test_math_prompts_are_the_gsm8k_ones():
+    p = curriculum.synthetic_math_problem(0, 1, 2, 0)
+    raw = curriculum.math_prompt(p, "raw")
+    assert raw.endswith(f"Question: {p['problem']}\nAnswer:") and raw.count("Question:") == 9
+    assert curriculum.math_prompt(p, "raw", shots=2).count("Question:") == 3
+    chat = curriculum.math_prompt(p, "chat")
+    assert chat[-1]["content"].startswith(p["problem"]) and "\\boxed{}" in chat[-1]["content"]
+
+
+def test_mine_math_pairs_keeps_distinct_finished_verified_solutions():
+    p = {"task_id": "r01/L1/0000", "problem": "Mia has 2 apples. She buys 3 more. How many apples?",
+         "answer": "5", "level": 1}
+    rows = [{"id": "a/0", "task_id": p["task_id"], "sample_idx": 0, "passed": True, "finish_reason": "length",
+             "completion": " 2 + 3 = 5\n#### 5 and so"},
+            {"id": "a/1", "task_id": p["task_id"], "sample_idx": 1, "passed": True, "finish_reason": "stop",
+             "completion": " 2 + 3 = 5\n#### 5\nNext one"},
+            {"id": "a/2", "task_id": p["task_id"], "sample_idx": 2, "passed": True, "finish_reason": "stop",
+             "completion": "  2 + 3 =  5\n####  5\n"},
+            {"id": "a/3", "task_id": p["task_id"], "sample_idx": 3, "passed": False, "finish_reason": "stop",
+             "completion": " #### 6"}]
+    pairs = curriculum.mine_math_pairs([p], rows, fmt="raw", shots=None, source="s", max_per_problem=4)
+    assert [x["completion"] for x in pairs] == [" 2 + 3 = 5\n#### 5"]  # cut after the answer; a/2 is a/1
+    assert set(mining.PAIR_FIELDS) <= set(pairs[0]) and pairs[0]["meta"]["format"] == "raw"
+    assert pairs[0]["prompt"].endswith("Answer:") and pairs[0]["meta"]["n_verified"] == 3
+
+
+# ---------------------------------------------------------------------------------------------------
+# Code problems
+
+def test_synthetic_code_reference_passes_and_wrong_bodies_fail_in_the_sandbox():
+    probs = [curriculum.synthetic_code_problem(3, 1, level, i)
+             for level in (1, 2, 4, 7, curriculum.SYNTH_MAX_LEVEL) for i in range(3)]
+    assert probs[0] == curriculum.synthetic_code_problem(3, 1, 1, 0)
+    assert {p["meta"]["family"] for p in probs} == {"list", "text"}
+    jobs, wrong = [], []
+    for p in probs:
+        assert len(p["meta"]["ops"]) == p["level"]
+        assert mining.count_test_asserts(p["test"], p["entry_point"]) >= 3
+        jobs.append(execution.code_job(p, p["canonical_solution"], timeout=10))
+        wrong += mining.trivial_test_jobs(p)  # return None / True / False / the argument
+        # every step shows in the tests: a solution that leaves out any one of them fails
+        lines = p["canonical_solution"].splitlines(keepends=True)
+        wrong += [execution.code_job(p, "".join(lines[:j] + lines[j + 1:]), timeout=10)
+                  for j in range(len(lines)) if not lines[j].strip().startswith("return")]
+    results = execution.run_batch(jobs + wrong, workers=2)
+    ok, bad = results[:len(jobs)], results[len(jobs):]
+    assert all(r.passed for r in ok), [r.detail for r in ok if not r.passed]
+    assert len(bad) > 4 * len(probs) and not any(r.passed for r in bad)
+
+
+def test_mbpp_levels_order_by_reference_length():
+    src = curriculum.problem_source("code", "mbpp_train", 0)
+    assert src.max_level == curriculum.MBPP_LEVELS
+    sizes = [[curriculum._ref_lines(p) for p in b] for b in src.levels]
+    assert all(max(a) <= min(b) for a, b in zip(sizes, sizes[1:]))
+    got = src.draw(2, 3, 4, set())
+    assert [p["task_id"] for p in got] == ["r04/L2/0000", "r04/L2/0001", "r04/L2/0002"]
+    assert all(set(mining.PROBLEM_FIELDS) <= set(p) and p["meta"]["source_id"].startswith("Mbpp/") for p in got)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The scripts end to end
+
+GSM8K_EVAL = {p["question"]: p["answer"] for p in load_benchmark("gsm8k", limit=2)}
+HE_EVAL = {p["prompt"]: p["canonical_solution"] for p in load_benchmark("humaneval", limit=2)}
+
+
+class StandIn(sampling.Sampler):
+    """Answers the problems of the run (read from its rounds/*/problems.jsonl) right when `solve(problem)`
+    says so and wrongly otherwise; the evaluation benchmarks' first items always right."""
+
+    backend = "hf"
+    batch_size = 64
+
+    def __init__(self, out_dir: Path, adapter, solve):
+        self.out_dir, self.adapter, self.solve, self.calls = out_dir, adapter, solve, []
+
+    def _answer(self, text: str) -> str:
+        known = {}
+        for f in sorted(self.out_dir.glob("rounds/*/problems.jsonl")):
+            for p in read_jsonl(f):
+                key = p.get("problem") or p["prompt"]
+                right = f"Step by step.\n#### {p['answer']}" if "answer" in p else p["canonical_solution"]
+                known[key] = right if self.solve(p) else ("#### -1" if "answer" in p else "    return None\n")
+        known.update({q: f"So.\n#### {a}" for q, a in GSM8K_EVAL.items()})
+        known.update(HE_EVAL)
+        # the last known text in the prompt is its task (a raw GSM8K prompt shows exemplars first)
+        hits = [(text.rfind(k), v) for k, v in known.items() if k in text]
+        return max(hits, key=lambda h: h[0])[1] if hits else "no idea"
+
+    def generate(self, prompts, n=1, lora=None, **kw):
+        self.calls.append({"n_prompts": len(prompts), "lora": lora})
+        out = []
+        for prompt in prompts:
+            text = self._answer(prompt if isinstance(prompt, str) else prompt[-1]["content"])
+            out.append([sampling.Completion(text=text, token_ids=[1, 2], finish_reason="stop") for _ in range(n)])
+        return out
+
+
+class _Made(list):
+    """The samplers made, in order, and the rule they answer by (`rule["solve"]`)."""
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    made = _Made()
+    rule = {"solve": lambda p: p.get("level") == 1}
+
+    def factory(args, adapter=None, progress=True):
+        s = StandIn(Path(args.out_dir), adapter, rule["solve"])
+        made.append(s)
+        return s
+
+    monkeypatch.setattr(sampling, "sampler_from_args", factory)
+    made.rule = rule
+    return made
+
+
+def _train(model) -> list[str]:
+    return ["--model", str(model), "--epochs", "1", "--lora-rank", "4", "--max-len", "256"]
+
+
+def _png(path: Path) -> bool:
+    return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _check_rounds(out: Path, m: dict, bench: str):
+    assert m["curve/level"] == [1, 2]  # all of level 1 solved (rate 1.0 > 0.7): up; none of level 2: down
+    assert (m["round/1/solve_rate"], m["round/2/solve_rate"]) == (1.0, 0.0)
+    assert (m["round/1/next_level"], m["round/2/next_level"]) == (2, 1)
+    assert (m["round/1/pairs"], m["round/2/pairs"], m["mined_pairs"]) == (2, 0, 2)
+    assert m["round/1/trained"] and not m["round/2/trained"] and m["round/1/train/steps"] >= 1
+    for f in ("problems.jsonl", "attempts.jsonl", "verified.jsonl", "pairs.jsonl", "round.json",
+              "adapter/adapter_config.json"):
+        assert (out / "rounds/r01" / f).exists(), f
+    assert not (out / "rounds/r02/adapter").exists()  # no pair in round 2: round 1's adapter stays
+    assert m["round/2/adapter"] == "rounds/r01/adapter" and m["final_adapter"] == str(out / "rounds/r01/adapter")
+    assert [p["task_id"] for p in read_jsonl(out / "rounds/r02/problems.jsonl")] == ["r02/L2/0000", "r02/L2/0001"]
+    assert _png(out / "curriculum.png")
+    for k in (f"before/{bench}/pass@1", f"after/{bench}/pass@1", f"delta/{bench}/pass@1"):
+        assert k in m, k
+    assert json.loads((out / "metrics.json").read_text()) == m
+
+
+def test_curriculum_math_moves_the_level_trains_evaluates_and_resumes(tiny_llama, tmp_path, stand_in):
+    out = tmp_path / "run"
+    argv = ["--format", "chat", "--limit", "2", "--iterations", "2", "--n-attempts", "2", "--out-dir", str(out),
+            *_train(tiny_llama)]
+    m = _main("curriculum_math", argv)
+    _check_rounds(out, m, "gsm8k")
+    assert m["before/gsm8k/pass@1"] == m["after/gsm8k/pass@1"] == 1.0 and m["before/gsm8k/n_tasks"] == 2
+    pairs = read_jsonl(out / "rounds/r01/pairs.jsonl")
+    assert all(p["meta"]["format"] == "chat" and p["completion"].endswith("#### " + p["meta"]["answer"]) and
+               p["source"] == "curriculum_math/synthetic" for p in pairs)
+    # round 1 solves with the base, round 2 with round 1's adapter; the evaluation holds the final one
+    adapter = str(out / "rounds/r01/adapter")
+    assert [s.adapter for s in stand_in] == [None, [adapter], [adapter]]
+    assert [c["lora"] for c in stand_in[2].calls] == [False, adapter]
+    # a re-run loads no model; a killed round 2 (no round.json, torn verification) is finished from its files
+    assert _main("curriculum_math", argv)["curve/level"] == [1, 2] and len(stand_in) == 3
+    (out / "rounds/r02/round.json").unlink()
+    ver = out / "rounds/r02/verified.jsonl"
+    lines = ver.read_text().splitlines(keepends=True)
+    ver.write_text(lines[0] + lines[1][:15])
+    again = _main("curriculum_math", argv)
+    assert len(stand_in) == 3 and len(read_jsonl(ver)) == 4
+    assert {k: v for k, v in again.items() if not k.startswith("time/")} == \
+        {k: v for k, v in m.items() if not k.startswith("time/")}
+    # more rounds extend the run: round 3 starts at the level round 2 chose, with round 1's adapter
+    more = _main("curriculum_math", [*argv[:5], "3", *argv[6:]])
+    assert more["curve/level"] == [1, 2, 1] and more["round/3/pairs"] == 2 and more["round/3/train/pairs"] == 4
+    final = str(out / "rounds/r03/adapter")
+    assert stand_in[3].adapter == [adapter] and more["final_adapter"] == final
+    # the new final adapter is evaluated afresh; the base's samples are kept
+    assert stand_in[4].adapter == [final] and [c["lora"] for c in stand_in[4].calls] == [final]
+    with pytest.raises(TinyforgeError, match="other settings"):
+        _main("curriculum_math", [*argv, "--band-high", "0.9"])
+
+
+def test_curriculum_code_moves_the_level_trains_evaluates(tiny_llama, tmp_path, stand_in):
+    out = tmp_path / "run"
+    m = _main("curriculum_code", ["--limit", "2", "--iterations", "2", "--n-attempts", "2", "--workers", "1",
+                                  "--out-dir", str(out), *_train(tiny_llama)])
+    _check_rounds(out, m, "humaneval")
+    assert m["before/humaneval_plus/pass@1"] == m["after/humaneval/pass@1"] == 1.0
+    rows = read_jsonl(out / "rounds/r01/verified.jsonl")
+    assert len(rows) == 4 and all(r["passed"] for r in rows)  # the reference bodies pass their own tests
+    assert not any(r["passed"] for r in read_jsonl(out / "rounds/r02/verified.jsonl"))
+    pairs = read_jsonl(out / "rounds/r01/pairs.jsonl")
+    assert [p["id"] for p in pairs] == ["r01/L1/0000/pair0", "r01/L1/0001/pair0"]
+    assert pairs[0]["meta"]["format"] == "raw" and pairs[0]["source"] == "curriculum_code/synthetic"
+
+
+def test_math_bootstrap_is_the_loop_without_levels(tiny_llama, tmp_path, stand_in):
+    stand_in.rule["solve"] = lambda p: p["task_id"] == "r01/any/0000"
+    out = tmp_path / "run"
+    argv = ["--format", "chat", "--limit", "2", "--iterations", "2", "--n-attempts", "2", "--out-dir", str(out),
+            *_train(tiny_llama)]
+    m = _main("math_bootstrap", argv)
+    probs = [read_jsonl(out / f"rounds/r0{r}/problems.jsonl") for r in (1, 2)]
+    assert all(p["source"] == "gsm8k_train" and p["meta"]["source_id"].startswith("gsm8k/train/")
+               for ps in probs for p in ps)
+    assert not {p["meta"]["key"] for p in probs[0]} & {p["meta"]["key"] for p in probs[1]}
+    assert m["curve/level"] == [None, None] and m["round/1/next_level"] is None
+    assert m["curve/solve_rate"] == [0.5, 0.0] and m["mined_pairs"] == 1 and m["round/1/mean_steps"] >= 1
+    assert m["final_adapter"] == str(out / "rounds/r01/adapter") and "delta/gsm8k/pass@1" in m
+    assert _png(out / "curriculum.png")
+    assert _main("math_bootstrap", argv)["mined_pairs"] == 1 and len(stand_in) == 3
+
+
+def test_no_pair_in_any_round_stops_before_the_evaluation(tiny_llama, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["--format", "chat", "--limit", "2", "--iterations", "2", "--n-attempts", "1", "--max-new-tokens", "8",
+            "--out-dir", str(out), *_train(tiny_llama)]
+    with pytest.raises(TinyforgeError, match=r"no verified pairs in 2 round\(s\) \(levels 1, 1"):
+        _main("curriculum_math", argv)  # the real tiny model: nothing it writes is right
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["curve/level"] == [1, 1] and m["curve/solve_rate"] == [0.0, 0.0] and m["mined_pairs"] == 0
+    assert not (out / "eval").exists() and not list(out.glob("rounds/*/adapter"))
+    assert _png(out / "curriculum.png")
+    mod = _load("curriculum_math")
+    with pytest.raises(SystemExit) as e:
+        cli.run(mod.main, mod.build_parser, argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and err[0].startswith("error: no verified pairs")
+
+
+def test_bad_band_is_one_clear_error_before_anything_is_written(tmp_path, capsys):
+    mod = _load("curriculum_code")
+    with pytest.raises(SystemExit) as e:
+        cli.run(mod.main, mod.build_parser, ["--band-low", "0.8", "--band-high", "0.2", "--out-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and err == ["error: --band-low 0.8 is above --band-high 0.2: the band is the "
+                                         "solve-rate range [low, high] the level is held in"]
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(TinyforgeError, match="--start-level 9: the gsm8k_train source has levels 1-8"):
+        _main("curriculum_math", ["--problem-source", "gsm8k_train", "--start-level", "9",
+                                  "--out-dir", str(tmp_path / "m")])
+
+
+@pytest.mark.parametrize("script", ["curriculum_math", "curriculum_code", "math_bootstrap"])
+def test_help(script, capsys):
+    with pytest.raises(SystemExit) as e:
+        _load(script).build_parser().parse_args(["--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "--iterations" in out and ("--band-low" in out) == (script != "math_bootstrap")
+    assert ("--workers" in out) == (script == "curriculum_code")
+
+
+def test_guide_command_parses():
+    mod = _load("curriculum_math")
+    a = mod.build_parser().parse_args("--model Qwen/Qwen2.5-3B --iterations 16 --tag curr_3b_rerun".split())
+    assert (a.model, a.iterations, a.problems_per_round, a.band_low, a.band_high, a.max_len) == \
+        ("Qwen/Qwen2.5-3B", 16, 64, 0.3, 0.7, 2048)
+    assert str(mining.run_dir_for("curriculum_math", a, mod.run_knobs(a))) == "runs/curriculum_math/curr_3b_rerun"
+    assert mod.build_parser().parse_args(["--problems_per_round", "8", "--band_low", "0.2"]).problems_per_round == 8
