@@ -325,6 +325,8 @@ def test_no_pair_in_any_round_stops_before_the_evaluation(tiny_llama, tmp_path, 
     assert m["curve/level"] == [1, 1] and m["curve/solve_rate"] == [0.0, 0.0] and m["mined_pairs"] == 0
     assert not (out / "eval").exists() and not list(out.glob("rounds/*/adapter"))
     assert _png(out / "curriculum.png")
+    # as a command: the finished rounds are read back (no model is loaded), one line on stderr, exit 2
+    capsys.readouterr()
     mod = _load("curriculum_math")
     with pytest.raises(SystemExit) as e:
         cli.run(mod.main, mod.build_parser, argv)

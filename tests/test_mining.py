@@ -188,6 +188,14 @@ def test_clean_chat_reply_is_one_fenced_function():
                                workers=1)[0].passed
 
 
+def test_clean_drops_top_level_values_named_like_a_parameter():
+    p = _problem()
+    reply = ("```python\nLIMIT = 10\nxs = [1, 2, 3]\n\ndef running_max(xs):\n    assert len(xs) < LIMIT\n"
+             + SOLUTION_BODY + "\n\nxs = [4, 5]\n```")
+    clean = mining.clean_completion(p, reply, "chat")
+    assert "LIMIT = 10" in clean and "xs = [" not in clean  # the global it reads stays, the stray value goes
+
+
 def test_equivalent_solutions_normalize_alike():
     p = _problem()
     a = SOLUTION_BODY

@@ -578,8 +578,20 @@ def _defined_names(node: ast.stmt) -> set[str]:
 
 
 def _used_names(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} | \
-        {n.value.id for n in ast.walk(node) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)}
+    """Names `node` reads from the module: loads, less the parameters and locals of the functions in
+    it (a parameter `xs` does not make a stray top-level `xs = [...]` part of the solution)."""
+    loads = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    local: set[str] = set()
+    declared: set[str] = set()
+    for f in ast.walk(node):
+        if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            a = f.args
+            local |= {x.arg for x in a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg] if x}
+            if not isinstance(f, ast.Lambda):
+                local |= {n.id for n in ast.walk(f) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        elif isinstance(f, (ast.Global, ast.Nonlocal)):
+            declared |= set(f.names)
+    return loads - (local - declared)
 
 
 def needed_nodes(tree: ast.Module, entry_point: str) -> list[ast.stmt]:
