@@ -36,6 +36,7 @@ test: setup
 bench: setup
 	$(BIN)/python tests/perf/sampling_bench.py
 	$(BIN)/python tests/perf/eval_bench.py
+	$(BIN)/python tests/perf/train_bench.py
 	$(BIN)/python -m pytest -q -m slow
 
 clean:

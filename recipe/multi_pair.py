@@ -81,11 +81,8 @@ def main(args: argparse.Namespace) -> dict:
     warmup = training.load_pairs(args.warmup_pairs_path) if args.warmup_pairs_path else []
     if args.warmup_pairs_path and not warmup:
         raise TinyforgeError(f"{args.warmup_pairs_path}: no pairs in the warm-up file")
-    # Pairs mined by tinyforge say their format; training raw pairs as chat (or back) teaches nothing.
-    other = sorted({p["meta"].get("format") for p in warmup if isinstance(p.get("meta"), dict)} - {None, args.format})
-    if other:
-        raise TinyforgeError(f"{args.warmup_pairs_path}: holds pairs in format {', '.join(other)}, but this run "
-                             f"trains and evaluates --format {args.format}")
+    if warmup:
+        training.check_pair_format(warmup, args.format, args.warmup_pairs_path)
     run_dir = mining.run_dir_for(STAGE, args, run_knobs(args))
     metrics = mining.open_run_dir(run_dir, args, STAGE, KNOBS)
     metrics.update({"model": args.model, "format": args.format, "warmup_pairs": len(warmup),

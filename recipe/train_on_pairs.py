@@ -124,6 +124,7 @@ def main(args: argparse.Namespace) -> dict:
 
     # Everything the user can get wrong is checked before a model is loaded.
     pairs = training.load_pairs(args.pairs, args.limit)
+    training.check_pair_format(pairs, args.format, args.pairs)
     if not pairs:
         raise TinyforgeError(f"{args.pairs}: no pairs to train on (the file has no records"
                              f"{' after --limit' if args.limit is not None else ''}); nothing was trained")

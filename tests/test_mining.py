@@ -10,7 +10,7 @@ import pytest
 
 from tinyforge import execution, mining
 from tinyforge.benchmarks import load_benchmark
-from tinyforge.io import DataError, write_jsonl
+from tinyforge.io import DataError, read_jsonl, write_jsonl
 
 GENERATED = '''def running_max(xs: list) -> list:
     """Return the list of running maxima of xs.
@@ -309,3 +309,19 @@ def test_lift_verdict_says_zero_and_negative_plainly(tmp_path):
     down = {**worse, "delta/humaneval/pass@1_ci_high": -0.05}
     assert mining.lift_verdict(down).startswith("regression:")
     assert mining.lift_verdict({}) is None
+
+
+def test_shipped_pairs_pass_their_tasks_tests():
+    """data/pairs_smollm2_135m_mbpp_chat.jsonl: every pair is a solution its MBPP task's asserts verify."""
+    from tests.conftest import REPO
+    from tinyforge.evaluation import grade_samples
+
+    pairs = read_jsonl(REPO / "data" / "pairs_smollm2_135m_mbpp_chat.jsonl")
+    by_id = {p["task_id"]: p for p in mining.seed_problems("train")}
+    samples = [{"id": p["id"], "task_id": p["task_id"], "completion": p["completion"]} for p in pairs]
+    rows = grade_samples(samples, by_id, kind="code", bench="humaneval", fmt="chat", workers=2, progress=False)
+    assert len(rows) == len(pairs) and all(r["passed"] for r in rows)
+    broken = [{**s, "completion": f"```python\ndef {p['meta']['entry_point']}(*args):\n    return object()\n```"}
+              for s, p in zip(samples[:3], pairs)]
+    assert not any(r["passed"] for r in grade_samples(broken, by_id, kind="code", bench="humaneval", fmt="chat",
+                                                     workers=2, progress=False))

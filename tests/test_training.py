@@ -117,6 +117,23 @@ def test_zero_pairs_stop_before_any_model_is_loaded(tmp_path, monkeypatch, conte
     assert r.returncode == 2 and "no pairs to train on" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+def test_pairs_of_another_format_are_refused_before_loading(tmp_path):
+    chat = {**PAIRS[1], "meta": {"format": "chat"}}
+    path = _write_pairs(tmp_path / "p.jsonl", [PAIRS[0], chat])
+    r = _cli("--pairs", str(path), "--out", str(tmp_path / "out"))  # --format raw is the default
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert r.stderr.startswith(f"error: {path}:2: a chat-format pair, but this run trains --format raw")
+    assert not (tmp_path / "out").exists()
+    training.check_pair_format(training.load_pairs(path)[1:], "chat", path)  # the right format passes
+
+
+def test_shipped_pairs_load_and_are_chat_format():
+    path = REPO / "data" / "pairs_smollm2_135m_mbpp_chat.jsonl"
+    pairs = training.load_pairs(path)
+    assert len(pairs) >= 20 and all(p["meta"]["format"] == "chat" and p["meta"]["verified"] for p in pairs)
+    training.check_pair_format(pairs, "chat", path)
+
+
 def test_prompts_longer_than_max_len_leave_nothing_to_learn(tiny_llama, tmp_path):
     pairs = _write_pairs(tmp_path / "pairs.jsonl", PAIRS[:2])
     with pytest.raises(TinyforgeError, match="raise --max-len"):

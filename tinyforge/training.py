@@ -78,6 +78,18 @@ def load_pairs(path: str | Path, limit: int | None = None) -> list[dict]:
     return records
 
 
+def check_pair_format(pairs: Sequence[dict], fmt: str, path: str | Path) -> None:
+    """Pairs mined by tinyforge record their prompt format in `meta.format`; training chat pairs as raw
+    text (or the reverse) teaches the model a prompt it will never see, so a mismatch is an error.
+    Pairs without the field (made elsewhere) are taken as they are."""
+    for i, p in enumerate(pairs):
+        meta = p.get("meta")
+        got = meta.get("format") if isinstance(meta, dict) else None
+        if got is not None and got != fmt:
+            raise DataError(f"{path}:{_record_line(Path(path), i)}: a {got}-format pair, but this run "
+                            f"trains --format {fmt}: pass --format {got}, or pairs mined in {fmt} format")
+
+
 def _record_line(path: Path, index: int) -> int:
     """1-based line of the `index`-th record (read_jsonl skips blank lines, so count the others)."""
     import gzip
