@@ -18,7 +18,7 @@ curve/level, curve/solve_rate, rounds, mined_pairs, final_adapter, before|after/
 delta/<bench>/pass@1 (+ base/ and plus/ for HumanEval+). No verified pair in any round stops the run
 before the evaluation (exit 2).
 
-Smoke (embedded model, CPU, a few minutes):
+Smoke (embedded model, CPU; about 5 minutes a round on 2 busy cores):
     python recipe/curriculum_code.py --model smollm2-135m --format chat --limit 4 --iterations 2 \\
         --n-attempts 2 --max-new-tokens 192 --epochs 1 --eval-max-new-tokens 192 --tag smoke
 H100:
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import argparse
 
-from tinyforge import cli, curriculum, mining
+from tinyforge import cli, curriculum
 
 STAGE = "curriculum_code"
 
@@ -40,16 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_knobs(args) -> dict:
-    """The settings the default run dir name carries."""
-    return {"src": args.problem_source, "ppr": args.problems_per_round, "na": args.n_attempts, "fmt": args.format,
-            "L": args.start_level, "band": f"{args.band_low:g}-{args.band_high:g}", "r": args.lora_rank,
-            "lim": args.limit}
-
-
 def main(args: argparse.Namespace) -> dict:
-    run_dir = mining.run_dir_for(STAGE, args, run_knobs(args))
-    return curriculum.run(args, STAGE, run_dir, curriculum.CodeTasks(args), adaptive=True)
+    return curriculum.script_main(args, STAGE, "code", adaptive=True)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,23 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_BENCH = REPO.parent / "shared" / "data" / "benchmarks"
 
 
+def load_script(rel: str):
+    """A CLI script of the repo (`recipe/bootstrap.py`) as a module, for calling its main()."""
+    import importlib.util
+
+    path = REPO / rel
+    spec = importlib.util.spec_from_file_location("_script_" + path.stem, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def run_script(rel: str, argv: list[str]) -> dict:
+    """`main()` of a CLI script on parsed `argv`, in this process."""
+    mod = load_script(rel)
+    return mod.main(mod.build_parser().parse_args(argv))
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: full-benchmark checks, run by `make bench`, not `make test`")
 

@@ -6,14 +6,13 @@ level must go 1 -> 2 -> back down; training is real (tinyforge.training on the t
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import load_script, run_script
 from tinyforge import cli, curriculum, execution, mining, sampling
 from tinyforge.benchmarks import load_benchmark
 from tinyforge.grading import grade_gsm8k
@@ -21,15 +20,11 @@ from tinyforge.io import TinyforgeError, read_jsonl
 
 
 def _load(script: str):
-    spec = importlib.util.spec_from_file_location(f"_recipe_{script}", REPO / "recipe" / f"{script}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(f"recipe/{script}.py")
 
 
 def _main(script: str, argv: list[str]) -> dict:
-    mod = _load(script)
-    return mod.main(mod.build_parser().parse_args(argv))
+    return run_script(f"recipe/{script}.py", argv)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -153,6 +148,18 @@ def test_synthetic_code_reference_passes_and_wrong_bodies_fail_in_the_sandbox():
     ok, bad = results[:len(jobs)], results[len(jobs):]
     assert all(r.passed for r in ok), [r.detail for r in ok if not r.passed]
     assert len(bad) > 4 * len(probs) and not any(r.passed for r in bad)
+
+
+def test_a_case_sensitive_count_is_not_passed_by_a_case_insensitive_one():
+    probs = [p for p in (curriculum.synthetic_code_problem(0, 1, 1, i) for i in range(400))
+             if p["meta"]["ops"] == ["count"]]
+    assert probs
+    misread = [p["canonical_solution"].replace("text.count(", "text.lower().count(") for p in probs]
+    assert all("text.lower().count(" in body for body in misread)
+    jobs = [execution.code_job(p, p["canonical_solution"], timeout=10) for p in probs]
+    jobs += [execution.code_job(p, body, timeout=10) for p, body in zip(probs, misread)]
+    results = execution.run_batch(jobs, workers=2)
+    assert all(r.passed for r in results[:len(probs)]) and not any(r.passed for r in results[len(probs):])
 
 
 def test_mbpp_levels_order_by_reference_length():
@@ -337,7 +344,8 @@ def test_no_pair_in_any_round_stops_before_the_evaluation(tiny_llama, tmp_path, 
 def test_bad_band_is_one_clear_error_before_anything_is_written(tmp_path, capsys):
     mod = _load("curriculum_code")
     with pytest.raises(SystemExit) as e:
-        cli.run(mod.main, mod.build_parser, ["--band-low", "0.8", "--band-high", "0.2", "--out-dir", str(tmp_path / "r")])
+        cli.run(mod.main, mod.build_parser,
+                ["--band-low", "0.8", "--band-high", "0.2", "--out-dir", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and err == ["error: --band-low 0.8 is above --band-high 0.2: the band is the "
                                          "solve-rate range [low, high] the level is held in"]
@@ -361,5 +369,5 @@ def test_guide_command_parses():
     a = mod.build_parser().parse_args("--model Qwen/Qwen2.5-3B --iterations 16 --tag curr_3b_rerun".split())
     assert (a.model, a.iterations, a.problems_per_round, a.band_low, a.band_high, a.max_len) == \
         ("Qwen/Qwen2.5-3B", 16, 64, 0.3, 0.7, 2048)
-    assert str(mining.run_dir_for("curriculum_math", a, mod.run_knobs(a))) == "runs/curriculum_math/curr_3b_rerun"
+    assert str(mining.run_dir_for("curriculum_math", a, curriculum.run_knobs(a, adaptive=True))) == "runs/curriculum_math/curr_3b_rerun"
     assert mod.build_parser().parse_args(["--problems_per_round", "8", "--band_low", "0.2"]).problems_per_round == 8

@@ -8,18 +8,13 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, run_script
 from tinyforge import benchmarks, sampling
 from tinyforge.io import TinyforgeError, read_jsonl
 
 
 def _run_main(script: str, argv: list[str]) -> dict:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"_cli_{script}", REPO / "evals" / f"{script}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.main(mod.build_parser().parse_args(argv))
+    return run_script(f"evals/{script}.py", argv)
 
 
 def _common(model, out):

@@ -4,27 +4,22 @@ stand-in sampler solves; training is real (tinyforge.training on the tiny model)
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import load_script, run_script
 from tinyforge import cli, sampling
 from tinyforge.benchmarks import load_benchmark
 from tinyforge.io import DataError, TinyforgeError, read_jsonl
 
 
 def _load(script: str):
-    spec = importlib.util.spec_from_file_location(f"_recipe_{script}", REPO / "recipe" / f"{script}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(f"recipe/{script}.py")
 
 
 def _main(script: str, argv: list[str]) -> dict:
-    mod = _load(script)
-    return mod.main(mod.build_parser().parse_args(argv))
+    return run_script(f"recipe/{script}.py", argv)
 
 
 # Novel problems (not from any benchmark: decontamination would drop a copy). Each lists the bodies the

@@ -257,10 +257,10 @@ _LIST_NAMES = ("process_numbers", "transform_values", "crunch_scores", "refine_r
                "adjust_counts")
 _TEXT_NAMES = ("process_text", "transform_message", "clean_phrase", "rework_label", "reshape_words")
 _WORDS = ("apple", "River", "stone", "Blue", "cloud", "tiger", "Ocean", "paper", "lamp", "Green", "music",
-          "forest", "Kite", "sun", "bread", "echo", "Maple", "quiet")
+          "forest", "Kite", "sun", "bread", "echo", "Maple", "quiet", "Anchor", "Eagle", "Night", "Tower", "Sand")
 _VOWELS = "aeiou"
 
-Op = tuple  # (key, docstring step, code line, python function)
+Op = tuple  # (key, docstring step, code line, python function[, decoy: a likely misreading of the step])
 
 
 def _list_ops(rng: random.Random, level: int) -> list[Op]:
@@ -340,7 +340,7 @@ def _text_ends(rng: random.Random) -> list[Op]:
     return [
         ("len", "Return the number of characters.", "return len(text)", lambda s: len(s)),
         ("count", f"Return how many times '{c}' occurs (case-sensitive).", f"return text.count('{c}')",
-         lambda s: s.count(c)),
+         lambda s: s.count(c), lambda s: s.lower().count(c)),
         ("words", "Return the number of words (split on whitespace).", "return len(text.split())",
          lambda s: len(s.split())),
         ("vowels", "Return the number of vowels (a, e, i, o, u, in either case).",
@@ -378,12 +378,19 @@ def _apply(ops: Sequence[Op], v):
     return v
 
 
+def _decoys(ops: Sequence[Op]):
+    """The step lists with one step replaced by its decoy (e.g. a case-insensitive count)."""
+    for j, op in enumerate(ops):
+        if len(op) > 4:
+            yield list(ops[:j]) + [op[:3] + (op[4],)] + list(ops[j + 1:])
+
+
 def synthetic_code_problem(seed: int, rnd: int, level: int, i: int, k: int = 0) -> dict:
     """A HumanEval-style problem: `level` chained operations on a list of ints or a string, described in
     the docstring; `check(candidate)` holds 5 cases (an empty input first) whose expected values the
     generator's own implementation of each step computes; `canonical_solution` is the body. The cases
-    are drawn until every step shows in them (leaving any one out changes an expected value) and no
-    constant or the identity passes them."""
+    are drawn until every step shows in them (leaving any one out changes an expected value), no
+    constant or the identity passes them, and no step's likely misreading (its decoy) does."""
     rng = _rng(seed, f"code/r{rnd}/L{level}/{i}/{k}")
     text = rng.random() < 0.5
     var, typ = ("text", "str") if text else ("nums", "list[int]")
@@ -400,7 +407,8 @@ def synthetic_code_problem(seed: int, rnd: int, level: int, i: int, k: int = 0) 
                                          for _ in range(4)]
         outs = [_apply(ops, v) for v in inputs]
         if len({repr(o) for o in outs}) > 1 and any(o != v for o, v in zip(outs, inputs)) and all(
-                [_apply(ops[:j] + ops[j + 1:], v) for v in inputs] != outs for j in range(len(ops))):
+                [_apply(ops[:j] + ops[j + 1:], v) for v in inputs] != outs for j in range(len(ops))) and all(
+                [_apply(d, v) for v in inputs] != outs for d in _decoys(ops)):
             break
     name = rng.choice(_TEXT_NAMES if text else _LIST_NAMES)
     ret = "int" if end else typ
@@ -550,15 +558,8 @@ def mine_math_pairs(problems: Sequence[dict], rows: Sequence[dict], *, fmt: str,
     """Up to `max_per_problem` distinct verified solutions per problem, in sample order. A completion
     cut by the token limit is left out (trained on, it would teach the model not to stop); texts that
     differ only in whitespace or case count once."""
-    if max_per_problem < 1:
-        raise TinyforgeError(f"--max-pairs-per-problem must be >= 1, got {max_per_problem}")
-    by_task: dict[str, list[dict]] = {}
-    for r in rows:
-        by_task.setdefault(r["task_id"], []).append(r)
     pairs = []
-    for p in problems:
-        mine = by_task.get(p["task_id"], [])
-        passed = sorted((r for r in mine if r["passed"]), key=lambda r: (r.get("sample_idx", 0), r["id"]))
+    for p, mine, passed in mining.verified_by_problem(problems, rows, max_per_problem):
         seen, chosen = set(), []
         for r in passed:
             if r.get("finish_reason") == "length":
@@ -647,7 +648,8 @@ class MathTasks:
             rows = grade_to_jsonl(sub / "results.jsonl", res["records"], by_id, kind="gsm8k", bench="gsm8k",
                                   fmt=a.format, progress=False)
             m = summarize(res["records"], rows, kind="gsm8k", n=a.eval_n_samples, ks=[1], stops=stop, seed=a.seed)
-            write_jsonl(sub / "per_task.jsonl", per_task(res["records"], rows, kind="gsm8k", n=a.eval_n_samples, ks=[1]))
+            write_jsonl(sub / "per_task.jsonl",
+                        per_task(res["records"], rows, kind="gsm8k", n=a.eval_n_samples, ks=[1]))
             save_metrics(sub, {**m, "bench": "gsm8k", "label": label, "format": a.format,
                                "adapter": lora if lora else None})
             flat.update({f"{label}/gsm8k/{k}": v for k, v in m.items()})
@@ -690,7 +692,8 @@ def add_args(parser, stage: str, kind: str, *, adaptive: bool, per_round: int, n
     cli.add_model_args(parser, adapters="none")
     g = parser.add_argument_group("rounds")
     if adaptive:
-        g.add_argument("--problem-source", default="synthetic", choices=list(MATH_SOURCES if kind == "math" else CODE_SOURCES),
+        g.add_argument("--problem-source", default="synthetic",
+                       choices=list(MATH_SOURCES if kind == "math" else CODE_SOURCES),
                        help="synthetic: procedural problems at each level; " + (
                            "gsm8k_train: GSM8K train items, level = calculation steps of the reference"
                            if kind == "math" else "mbpp_train: MBPP train stubs, level = reference-length quintile"))
@@ -718,15 +721,7 @@ def add_args(parser, stage: str, kind: str, *, adaptive: bool, per_round: int, n
     if kind == "code":
         g.add_argument("--workers", type=int, default=None, help="sandbox processes (default: one per core)")
         g.add_argument("--timeout", type=float, default=10.0, help="sandbox seconds per attempt")
-    g = parser.add_argument_group("sampler")
-    g.add_argument("--backend", default="auto", choices=["auto", "hf", "vllm"],
-                   help="auto = vllm when it imports and CUDA is present, else hf")
-    g.add_argument("--seed", type=int, default=0, help="seed of problems, sampling and training")
-    g.add_argument("--batch-size", type=int, default=64, help="hf backend: sequences decoded together")
-    g.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm: GPUs per model")
-    # below vLLM's 0.9 default: each round releases an engine and trains in the same process
-    g.add_argument("--gpu-memory-utilization", type=float, default=0.85, help="vllm: share of GPU memory")
-    g.add_argument("--max-model-len", type=int, default=4096, help="vllm: context length to reserve")
+    mining.add_sampler_args(parser, seed_help="seed of problems, sampling and training")
     mining.add_train_args(parser, lora_rank=16, epochs=3.0)
     if kind == "math":
         # the raw 8-shot GSM8K prompt alone is ~1000 tokens: 1024 would leave the answer outside
@@ -787,12 +782,18 @@ def plot_rounds(path: Path, summaries: Sequence[dict], band: tuple[float, float]
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     rounds = [s["round"] for s in summaries]
     fig, (top, bot) = plt.subplots(2, 1, sharex=True, figsize=(7, 5.5))
     if any(s["level"] is not None for s in summaries):
         top.step(rounds, [s["level"] for s in summaries], where="mid", marker="o", label="level")
     top.plot(rounds, [s["mean_steps"] for s in summaries], ls=":", marker=".", label="mean steps of problems")
+    top.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    bot.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    levels = [x for s in summaries for x in (s["level"], s["mean_steps"]) if x is not None]
+    if levels:
+        top.set_ylim(min(levels) - 0.5, max(levels) + 0.5)
     top.set_ylabel("difficulty")
     top.legend(loc="upper left", fontsize=8)
     if band:
@@ -937,6 +938,23 @@ def _forget_stale_after(run_dir: Path, final: str) -> None:
     write_json(mark, {"adapter": final})
 
 
+def run_knobs(args, adaptive: bool) -> dict:
+    """The settings the default run dir name carries."""
+    if not adaptive:
+        return {"np": args.n_problems, "na": args.n_attempts, "fmt": args.format, "r": args.lora_rank,
+                "lim": args.limit}
+    return {"src": args.problem_source, "ppr": args.problems_per_round, "na": args.n_attempts, "fmt": args.format,
+            "L": args.start_level, "band": f"{args.band_low:g}-{args.band_high:g}", "r": args.lora_rank,
+            "lim": args.limit}
+
+
+def script_main(args, stage: str, kind: str, *, adaptive: bool) -> dict:
+    """main() of recipe/curriculum_math.py, curriculum_code.py and math_bootstrap.py."""
+    run_dir = mining.run_dir_for(stage, args, run_knobs(args, adaptive))
+    tasks = MathTasks(args) if kind == "math" else CodeTasks(args)
+    return run(args, stage, run_dir, tasks, adaptive=adaptive)
+
+
 def run(args, stage: str, run_dir: Path, tasks, *, adaptive: bool) -> dict:
     """The whole stage: run dir, rounds, evaluation of the base and the final adapter, metrics."""
     if adaptive:
@@ -969,6 +987,7 @@ def run(args, stage: str, run_dir: Path, tasks, *, adaptive: bool) -> dict:
 
 __all__ = ["CODE_SOURCES", "CodeTasks", "DataSource", "GSM8K_MIN_BUCKET", "KNOBS", "MATH_SOURCES", "MBPP_LEVELS",
            "MathTasks", "ProblemSource", "SYNTH_MAX_LEVEL", "SyntheticSource", "add_args", "check_band",
-           "gsm8k_level", "gsm8k_max_level", "gsm8k_steps", "headline", "knobs", "math_prompt", "mbpp_levels",
+           "gsm8k_level", "gsm8k_max_level", "gsm8k_steps", "headline", "knobs",
+           "run_knobs", "script_main", "math_prompt", "mbpp_levels",
            "mine_math_pairs", "next_level", "no_pairs_error", "per_round", "plot_rounds", "problem_id",
            "problem_source", "run", "run_rounds", "synthetic_code_problem", "synthetic_math_problem"]

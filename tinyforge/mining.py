@@ -701,20 +701,26 @@ def make_pair(problem: dict, row: dict, fmt: str, source: str, k: int, meta: dic
                      "entry_point": problem["entry_point"], **(meta or {})}}
 
 
-def mine_pairs(problems: Sequence[dict], rows: Sequence[dict], *, fmt: str, source: str,
-               max_per_problem: int = 1, meta: dict | None = None) -> list[dict]:
-    """Up to `max_per_problem` distinct verified solutions per problem, in sample order; solutions
-    that normalize alike (`normalized_solution`) count once. `rows`: verification rows with
-    `id, task_id, passed, completion` (+ `sample_idx`)."""
+def verified_by_problem(problems: Sequence[dict], rows: Sequence[dict], max_per_problem: int = 1):
+    """(problem, its verification rows, its passed rows in sample order) for each problem: where every
+    pair miner starts."""
     if max_per_problem < 1:
         raise TinyforgeError(f"--max-pairs-per-problem must be >= 1, got {max_per_problem}")
     by_task: dict[str, list[dict]] = {}
     for r in rows:
         by_task.setdefault(r["task_id"], []).append(r)
-    pairs = []
     for p in problems:
         mine = by_task.get(p["task_id"], [])
-        passed = sorted((r for r in mine if r["passed"]), key=lambda r: (r.get("sample_idx", 0), r["id"]))
+        yield p, mine, sorted((r for r in mine if r["passed"]), key=lambda r: (r.get("sample_idx", 0), r["id"]))
+
+
+def mine_pairs(problems: Sequence[dict], rows: Sequence[dict], *, fmt: str, source: str,
+               max_per_problem: int = 1, meta: dict | None = None) -> list[dict]:
+    """Up to `max_per_problem` distinct verified solutions per problem, in sample order; solutions
+    that normalize alike (`normalized_solution`) count once. `rows`: verification rows with
+    `id, task_id, passed, completion` (+ `sample_idx`)."""
+    pairs = []
+    for p, mine, passed in verified_by_problem(problems, rows, max_per_problem):
         seen: set[str] = set()
         chosen = []
         for r in passed:
@@ -783,13 +789,18 @@ def add_mining_args(parser, *, n_problems: int, n_attempts: int, max_pairs: int,
     g.add_argument("--max-new-tokens", type=int, default=512, help="tokens per attempt")
     g.add_argument("--workers", type=int, default=None, help="sandbox processes (default: one per core)")
     g.add_argument("--timeout", type=float, default=10.0, help="sandbox seconds per attempt")
+    add_sampler_args(parser)
+
+
+def add_sampler_args(parser, seed_help: str = "seed of sampling and training") -> None:
+    """The sampler group of every script that samples and trains in one process."""
     g = parser.add_argument_group("sampler")
     g.add_argument("--backend", default="auto", choices=["auto", "hf", "vllm"],
                    help="auto = vllm when it imports and CUDA is present, else hf")
-    g.add_argument("--seed", type=int, default=0, help="seed of sampling and training")
+    g.add_argument("--seed", type=int, default=0, help=seed_help)
     g.add_argument("--batch-size", type=int, default=64, help="hf backend: sequences decoded together")
     g.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm: GPUs per model")
-    # Below vLLM's 0.9: the same process trains after mining and evaluates after training, and a
+    # Below vLLM's 0.9: the same process trains after sampling and evaluates after training, and a
     # released engine's memory is not always all returned at once.
     g.add_argument("--gpu-memory-utilization", type=float, default=0.85, help="vllm: share of GPU memory")
     g.add_argument("--max-model-len", type=int, default=4096, help="vllm: context length to reserve")
@@ -1280,7 +1291,7 @@ def eval_benches(args) -> list[str]:
 
 __all__ = ["DECONTAM_BENCHES", "DECONTAM_N", "FORMATS", "GEN_CHAT", "GEN_HEADER", "GEN_PROBLEM", "GEN_STOP_RAW",
            "GEN_TESTS", "MAX_EXEMPLAR_CHARS", "MIN_ASSERTS", "MIN_DOC_WORDS", "MINING_KNOBS", "PAIR_FIELDS",
-           "PASS_KEYS", "PROBLEM_FIELDS", "TRAIN_KNOBS", "add_eval_args", "add_mining_args", "add_run_args",
+           "PASS_KEYS", "PROBLEM_FIELDS", "TRAIN_KNOBS", "add_eval_args", "add_mining_args", "add_run_args", "add_sampler_args",
            "add_train_args", "attempt_prompt", "attempt_stop", "before_after_table", "benchmark_texts",
            "body_indent", "call_fits", "clean_completion", "constant_bodies", "count_test_asserts",
            "decontam_index", "DecontamIndex", "deltas", "eval_benches", "evaluate_runs", "format_example",
@@ -1290,4 +1301,4 @@ __all__ = ["DECONTAM_BENCHES", "DECONTAM_N", "FORMATS", "GEN_CHAT", "GEN_HEADER"
            "lift_verdict", "order_by_reference_length", "paired_delta", "pair_prompt", "parse_generated_problem", "pick_exemplars",
            "problem_text", "ProblemDeduper", "run_dir_for", "seed_problems", "signature_key",
            "solution_program", "stage_attempts", "stage_problems", "stage_verify", "text_key",
-           "train_adapter", "trivial_test_jobs", "words"]
+           "train_adapter", "trivial_test_jobs", "verified_by_problem", "words"]
