@@ -14,11 +14,10 @@ metrics.json (flat): round/<r>/{solve_rate,verified_share,pairs,mean_steps,train
 null: no level is chosen), curve/solve_rate, mined_pairs, final_adapter, before|after/gsm8k/pass@1,
 delta/gsm8k/pass@1. No verified pair stops the run before the evaluation (exit 2).
 
-Smoke (embedded model, CPU; about 5 minutes a round on 2 busy cores):
-    python recipe/math_bootstrap.py --model smollm2-135m --format chat --limit 4 --n-attempts 2 \\
-        --max-new-tokens 128 --epochs 1 --eval-max-new-tokens 128 --tag smoke
-    (SmolLM2-135M seldom ends with a marked answer that is right: expect few or no pairs, and with none
-    the run stops before the evaluation with exit 2, which says so.)
+Smoke (embedded model, 2 CPU cores; SmolLM2-135M rarely gets a GSM8K train question right, so expect
+few or no pairs, and with none the run stops before the evaluation with exit 2, which says so):
+    python recipe/math_bootstrap.py --model smollm2-135m --format chat --dtype bfloat16 --limit 8 \\
+        --n-attempts 4 --max-new-tokens 320 --epochs 1 --skip-eval --tag smoke
 H100 (the baseline beside §3.8's curriculum run):
     python recipe/math_bootstrap.py --model Qwen/Qwen2.5-3B --tag vanilla_3b
 """
