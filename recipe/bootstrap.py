@@ -53,8 +53,8 @@ def pair_source(args) -> str:
 def headline(args, m: dict) -> str:
     line = (f"bootstrap {args.model}: {m.get('mined_pairs', 0)} pairs from {m.get('problems', 0)} problems "
             f"({m.get('verified_attempts', 0)}/{m.get('attempts', 0)} attempts verified)")
-    verdict = mining.lift_verdict(m)
-    return line + (f"\n{verdict}" if verdict else "")
+    verdicts = [mining.lift_verdict(m, b) for b in mining.eval_benches(args)]
+    return "\n".join([line] + [v for v in verdicts if v])
 
 
 def main(args: argparse.Namespace) -> dict:
