@@ -40,14 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_knobs(args) -> dict:
     """The settings the default run dir name carries."""
-    src = args.problem_source if args.problem_source in ("self", "mbpp_train") else "file"
-    return {"src": src, "np": args.n_problems, "na": args.n_attempts, "mp": args.max_pairs_per_problem,
-            "fmt": args.format, "t": args.temperature, "r": args.lora_rank, "lim": args.limit}
+    return mining.mining_knobs(args, t=args.temperature, r=args.lora_rank)
 
 
 def pair_source(args) -> str:
-    src = args.problem_source if args.problem_source in ("self", "mbpp_train") else "file"
-    return f"{STAGE}/{src}"
+    return f"{STAGE}/{mining.source_kind(args)}"
 
 
 def headline(args, m: dict) -> str:

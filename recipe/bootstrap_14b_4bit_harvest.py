@@ -46,10 +46,8 @@ def require_cuda() -> None:
 def main(args: argparse.Namespace) -> dict:
     require_cuda()  # before any file is written or a model is loaded
     args.load_in_4bit = True  # the point of this script; the flag exists only for config.json
-    src = args.problem_source if args.problem_source in ("self", "mbpp_train") else "file"
-    run_dir = mining.run_dir_for(STAGE, args, {"src": src, "np": args.n_problems, "na": args.n_attempts,
-                                               "mp": args.max_pairs_per_problem, "fmt": args.format,
-                                               "lim": args.limit})
+    src = mining.source_kind(args)
+    run_dir = mining.run_dir_for(STAGE, args, mining.mining_knobs(args))
     metrics = mining.open_run_dir(run_dir, args, STAGE, mining.MINING_KNOBS)
     metrics.update({"model": args.model, "format": args.format, "quantization": "nf4"})
     t0 = time.time()

@@ -54,10 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_knobs(args) -> dict:
-    src = args.problem_source if args.problem_source in ("self", "mbpp_train") else "file"
-    return {"src": src, "np": args.n_problems, "na": args.n_attempts, "mp": args.max_pairs_per_problem,
-            "fmt": args.format, "warm": args.warmup_mode if args.warmup_pairs_path else None,
-            "r": args.lora_rank, "lim": args.limit}
+    return mining.mining_knobs(args, warm=args.warmup_mode if args.warmup_pairs_path else None, r=args.lora_rank)
 
 
 def training_set(warmup: list[dict], mined: list[dict]) -> list[dict]:
@@ -98,8 +95,7 @@ def main(args: argparse.Namespace) -> dict:
 
     # The base writes the problems (lora False); the warm-up adapter, when there is one, solves them.
     sampler = mining.LazySampler(args, adapter=[str(warm_dir)] if warm_dir else None)
-    src = args.problem_source if args.problem_source in ("self", "mbpp_train") else "file"
-    mined, stats = mining.harvest(args, run_dir, sampler, source=f"{STAGE}/{src}", gen_lora=False,
+    mined, stats = mining.harvest(args, run_dir, sampler, source=f"{STAGE}/{mining.source_kind(args)}", gen_lora=False,
                                   meta={"miner": "warmup_adapter" if warm_dir else "base"})
     sampler.release()
     metrics.update(stats)

@@ -837,6 +837,17 @@ MINING_KNOBS = ("model", "problem_source", "problem_order", "n_problems", "limit
                 "gen_max_new_tokens", "min_asserts", "decontam_n", "dtype", "load_in_4bit")
 TRAIN_KNOBS = ("lora_rank", "epochs", "lr", "train_batch_size", "max_len")
 
+def source_kind(args) -> str:
+    """self, mbpp_train or file: the problem source as run dir names and pair sources spell it."""
+    return args.problem_source if args.problem_source in ("self", "mbpp_train") else "file"
+
+
+def mining_knobs(args, **extra) -> dict:
+    """The mining settings a default run dir name carries, then `extra` (None values are left out)."""
+    return {"src": source_kind(args), "np": args.n_problems, "na": args.n_attempts,
+            "mp": args.max_pairs_per_problem, "fmt": args.format, **extra, "lim": args.limit}
+
+
 def run_dir_for(stage: str, args, knobs: dict) -> Path:
     from tinyforge import cli
 
@@ -1299,6 +1310,6 @@ __all__ = ["DECONTAM_BENCHES", "DECONTAM_N", "FORMATS", "GEN_CHAT", "GEN_HEADER"
            "LazySampler", "load_pairs_strict", "load_problem_file", "make_pair", "mbpp_as_humaneval",
            "mine_pairs", "needed_nodes", "no_pairs_error", "normalized_solution", "open_run_dir",
            "lift_verdict", "order_by_reference_length", "paired_delta", "pair_prompt", "parse_generated_problem", "pick_exemplars",
-           "problem_text", "ProblemDeduper", "run_dir_for", "seed_problems", "signature_key",
+           "problem_text", "ProblemDeduper", "mining_knobs", "run_dir_for", "seed_problems", "source_kind", "signature_key",
            "solution_program", "stage_attempts", "stage_problems", "stage_verify", "text_key",
            "train_adapter", "trivial_test_jobs", "verified_by_problem", "words"]
