@@ -628,33 +628,8 @@ class MathTasks:
 
     def evaluate(self, run_dir: Path, get_sampler, runs) -> dict:
         """GSM8K test (first --eval-limit items, default 100 as the guide's x/100) for each (label, lora)."""
-        from tinyforge.benchmarks import default_stop, load_benchmark
-        from tinyforge.evaluation import grade_to_jsonl, headline, per_task, summarize
-        from tinyforge.sampling import sample_to_jsonl
-
-        a = self.args
-        limit = a.eval_limit if a.eval_limit is not None else (a.limit if a.limit is not None else 100)
-        problems = load_benchmark("gsm8k", limit=limit)
-        by_id = {p["task_id"]: p for p in problems}
-        items = [{"task_id": p["task_id"], "prompt": math_prompt(p, a.format, a.shots)} for p in problems]
-        stop = default_stop("gsm8k", a.format)
-        flat: dict[str, Any] = {}
-        for label, lora in runs:
-            sub = run_dir / "eval" / label / "gsm8k"
-            sub.mkdir(parents=True, exist_ok=True)
-            res = sample_to_jsonl(sub / "samples.jsonl", items, get_sampler, n=a.eval_n_samples,
-                                  temperature=a.eval_temperature, top_p=1.0, max_new_tokens=a.eval_max_new_tokens,
-                                  stop=stop, seed=a.seed, lora=lora, progress=False)
-            rows = grade_to_jsonl(sub / "results.jsonl", res["records"], by_id, kind="gsm8k", bench="gsm8k",
-                                  fmt=a.format, progress=False)
-            m = summarize(res["records"], rows, kind="gsm8k", n=a.eval_n_samples, ks=[1], stops=stop, seed=a.seed)
-            write_jsonl(sub / "per_task.jsonl",
-                        per_task(res["records"], rows, kind="gsm8k", n=a.eval_n_samples, ks=[1]))
-            save_metrics(sub, {**m, "bench": "gsm8k", "label": label, "format": a.format,
-                               "adapter": lora if lora else None})
-            flat.update({f"{label}/gsm8k/{k}": v for k, v in m.items()})
-            print(headline(f"gsm8k {label}", m), flush=True)
-        return flat
+        return mining.evaluate_runs(self.args, run_dir, get_sampler, runs, self.benches, limit=100,
+                                    shots=self.args.shots)
 
 
 class CodeTasks:

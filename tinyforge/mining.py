@@ -1179,25 +1179,28 @@ def _seed_from(src: Sequence[dict], dst: Path, items: Sequence[dict], n: int) ->
 
 
 def evaluate_runs(args, run_dir: Path, get_sampler, runs: Sequence[tuple[str, Any]],
-                  benches: Sequence[str]) -> dict:
+                  benches: Sequence[str], *, limit: int | None = None, shots: int | None = None) -> dict:
     """Sample + grade + summarize each benchmark for each (label, lora) run, one sampler for all:
     lora False is the base model, a directory an adapter the sampler was built with. Flat keys
-    `<label>/<bench>/<metric>`; for HumanEval+/MBPP+ `pass@1` is the plus (base + extra tests) one."""
+    `<label>/<bench>/<metric>`; for HumanEval+/MBPP+ `pass@1` is the plus (base + extra tests) one.
+    Code benchmarks are graded in the sandbox, math ones by answer (benchmarks.grading_kind). `limit`:
+    tasks per benchmark when --eval-limit and --limit are unset; `shots`: few-shot count of raw prompts."""
     from tinyforge import benchmarks
     from tinyforge.evaluation import grade_to_jsonl, headline, per_task, summarize
     from tinyforge.io import save_metrics
     from tinyforge.sampling import sample_to_jsonl
 
-    limit = args.eval_limit if args.eval_limit is not None else args.limit
+    limit = next((x for x in (args.eval_limit, args.limit, limit) if x is not None), None)
     fmt, n = args.format, args.eval_n_samples
     flat: dict[str, Any] = {}
     for label, lora in runs:
         done: dict[str, list] = {}
         for bench in benches:
-            plus = bench.endswith("_plus")
+            plus, kind = bench.endswith("_plus"), benchmarks.grading_kind(bench)
             problems = benchmarks.load_benchmark(bench, limit=limit)
             by_id = {p["task_id"]: p for p in problems}
-            items = [{"task_id": p["task_id"], "prompt": benchmarks.build_prompt(p, bench, fmt)} for p in problems]
+            items = [{"task_id": p["task_id"], "prompt": benchmarks.build_prompt(p, bench, fmt, shots)}
+                     for p in problems]
             stop = benchmarks.default_stop(bench, fmt)
             sub = run_dir / "eval" / label / bench
             sub.mkdir(parents=True, exist_ok=True)
@@ -1208,12 +1211,12 @@ def evaluate_runs(args, run_dir: Path, get_sampler, runs: Sequence[tuple[str, An
                                   top_p=1.0, max_new_tokens=args.eval_max_new_tokens, stop=stop, seed=args.seed,
                                   lora=lora, progress=False)
             done[bench] = res["records"]
-            rows = grade_to_jsonl(sub / "results.jsonl", res["records"], by_id, kind="code", bench=bench,
-                                  fmt=fmt, plus=plus, workers=args.workers, progress=False)
-            m = summarize(res["records"], rows, kind="code", n=n, plus=plus, ks=[1], stops=stop, seed=args.seed)
+            rows = grade_to_jsonl(sub / "results.jsonl", res["records"], by_id, kind=kind, bench=bench,
+                                  fmt=fmt, plus=plus, workers=getattr(args, "workers", None), progress=False)
+            m = summarize(res["records"], rows, kind=kind, n=n, plus=plus, ks=[1], stops=stop, seed=args.seed)
             if plus:
                 m["pass@1"] = m["plus/pass@1"]
-            write_jsonl(sub / "per_task.jsonl", per_task(res["records"], rows, kind="code", n=n, plus=plus, ks=[1]))
+            write_jsonl(sub / "per_task.jsonl", per_task(res["records"], rows, kind=kind, n=n, plus=plus, ks=[1]))
             save_metrics(sub, {**m, "bench": bench, "label": label, "format": fmt,
                                "adapter": lora if lora else None})
             flat.update({f"{label}/{bench}/{k}": v for k, v in m.items()})
