@@ -16,19 +16,18 @@ from __future__ import annotations
 import argparse
 
 from tinyforge import cli
-from tinyforge.evaluation import add_eval_args, run_eval
 
 MATH_BENCHES = ["gsm8k", "gsm8k_platinum", "gsm_hard", "math500", "aime24", "aime25"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.Parser(description=__doc__.split("\n\n")[0])
-    add_eval_args(p, MATH_BENCHES, "gsm8k", n_samples=1, temperature=0.0, max_new_tokens=1024)
+    cli.add_eval_script_args(p, MATH_BENCHES, "gsm8k", max_new_tokens=1024)
     return p
 
 
 def main(args: argparse.Namespace) -> dict:
-    return run_eval(args, stage="eval_math")
+    return cli.eval_main(args, "eval_math")
 
 
 if __name__ == "__main__":

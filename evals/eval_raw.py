@@ -16,17 +16,16 @@ from __future__ import annotations
 import argparse
 
 from tinyforge import cli
-from tinyforge.evaluation import add_eval_args, run_eval
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.Parser(description=__doc__.split("\n\n")[0])
-    add_eval_args(p, ["humaneval", "mbpp"], "humaneval", n_samples=1, temperature=0.0, max_new_tokens=512)
+    cli.add_eval_script_args(p, ["humaneval", "mbpp"], "humaneval", max_new_tokens=512)
     return p
 
 
 def main(args: argparse.Namespace) -> dict:
-    return run_eval(args, stage="eval_raw")
+    return cli.eval_main(args, "eval_raw")
 
 
 if __name__ == "__main__":

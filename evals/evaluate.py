@@ -9,6 +9,11 @@ Samples are JSONL with `id, task_id, completion` (+ `n_tokens`, `finish_reason` 
 results.jsonl (one row per sample: id, task_id, passed, status, detail), per_task.jsonl and
 metrics.json; resumable.
 
+Smoke (CPU, no model: the shipped example, 4 HumanEval tasks x 2 samples, one right and one wrong each,
+so pass@1 is 50%):
+    python evals/evaluate.py --bench humaneval --samples data/samples_example.jsonl --limit 4 \\
+        --out-dir runs/evaluate/smoke --overwrite
+H100 (any machine; grading needs no GPU):
     python evals/evaluate.py --bench humaneval --samples my_samples.jsonl --out-dir runs/graded
 """
 
@@ -20,25 +25,21 @@ from pathlib import Path
 from tinyforge import cli
 from tinyforge.evaluation import (grade_to_jsonl, headline, load_problem_file, load_samples, per_task,
                                   summarize)
-from tinyforge.io import TinyforgeError, prepare_run_dir, save_config, save_metrics, write_jsonl
+from tinyforge.io import SettingsError, TinyforgeError, save_metrics, write_jsonl
+
+STAGE = "evaluate"
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.Parser(description=__doc__.split("\n\n")[0])
-    g = p.add_argument_group("io")
-    g.add_argument("--samples", required=True, metavar="FILE", help="JSONL: id, task_id, completion")
-    g.add_argument("--bench", default=None, help="a tinyforge benchmark name (humaneval, mbpp_plus, gsm8k, ...)")
-    g.add_argument("--problems", default=None, metavar="FILE", help="a problem file in a standard schema")
-    g.add_argument("--grader", default="auto", choices=["auto", "code", "math", "gsm8k", "aime"],
-                   help="with --problems: how to grade (auto: from the file's fields)")
-    g.add_argument("--format", default="raw", choices=["raw", "chat", "chat_continue"],
-                   help="with --bench: how completions become programs (raw: prompt + completion)")
-    g.add_argument("--out-dir", required=True, help="run directory for results.jsonl and metrics.json")
-    g.add_argument("--overwrite", action="store_true", help="grade afresh instead of resuming")
-    g.add_argument("--k", type=int, nargs="+", default=[1, 5, 10, 25, 100], help="pass@k values to report")
-    g.add_argument("--workers", type=int, default=None, help="grading processes (default: one per core)")
-    g.add_argument("--timeout", type=float, default=None, help="seconds per graded sample")
-    g.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    cli.add_flags(p, "data", "samples", "bench", "problems", "grader", "format", "limit",
+                  samples={"required": True},
+                  bench={"default": None, "help": "a tinyforge benchmark name (humaneval, mbpp_plus, gsm8k, ...)"},
+                  format={"help": "with --bench: how completions become programs (raw: prompt + completion)"},
+                  limit={"help": "grade only the samples of the first N tasks (in the samples file's order)"})
+    cli.add_flags(p, "io", "out_dir", "overwrite", out_dir={"required": True,
+                                                             "help": "run directory for results.jsonl and metrics.json"})
+    cli.add_flags(p, "grading", "k", "workers", "timeout", "seed", seed={"help": "bootstrap seed"})
     return p
 
 
@@ -47,9 +48,19 @@ def main(args: argparse.Namespace) -> dict:
 
     if bool(args.bench) == bool(args.problems):
         raise TinyforgeError("give exactly one of --bench NAME and --problems FILE")
+    if args.bench:
+        with cli.flag_names():
+            try:
+                bench = benchmarks.benchmark_spec(args.bench).name
+            except TinyforgeError as exc:
+                raise SettingsError("bench", str(exc).replace("unknown benchmark ", "")) from None
+    out = cli.run_dir(args, STAGE)
+    if args.dry_run:
+        return (cli.Plan(STAGE, out).reads(args.samples, "--samples").reads(args.problems, "--problems")
+                .step("grade", f"{args.bench or args.problems}" + (f", first {args.limit} tasks" if args.limit else ""))
+                .writes(out / "results.jsonl").writes(out / "per_task.jsonl").writes(out / "metrics.json").show())
     plus = False
     if args.bench:
-        bench = benchmarks.benchmark_spec(args.bench).name
         problems = {p["task_id"]: p for p in benchmarks.load_benchmark(bench)}
         kind, plus, name = benchmarks.grading_kind(bench), bench.endswith("_plus"), bench
     else:
@@ -57,13 +68,18 @@ def main(args: argparse.Namespace) -> dict:
         problems, detected = load_problem_file(args.problems)
         kind, name = (detected if args.grader == "auto" else args.grader), Path(args.problems).name
     samples = load_samples(args.samples, problems)
+    if args.limit is not None:
+        keep = list(dict.fromkeys(s["task_id"] for s in samples))[:args.limit]
+        samples = [s for s in samples if s["task_id"] in set(keep)]
     if not samples:
         raise TinyforgeError(f"{args.samples}: no samples")
-    out = prepare_run_dir(args.out_dir, args.overwrite)
-    save_config(out, args, grader=kind)
+    n = max(sum(1 for s in samples if s["task_id"] == t) for t in {s["task_id"] for s in samples})
+    for k in args.k or ():
+        if not 1 <= k <= n:
+            raise TinyforgeError(f"--k {k}: pass@k needs 1 <= k <= the samples per task ({n} here)")
+    cli.open_run(args, STAGE, out, grader=kind)
     rows = grade_to_jsonl(out / "results.jsonl", samples, problems, kind=kind, bench=bench, fmt=args.format,
                           plus=plus, workers=args.workers, timeout=args.timeout)
-    n = max(sum(1 for s in samples if s["task_id"] == t) for t in {s["task_id"] for s in samples})
     m = summarize(samples, rows, kind=kind, n=n, plus=plus, ks=args.k, seed=args.seed)
     write_jsonl(out / "per_task.jsonl", per_task(samples, rows, kind=kind, n=n, plus=plus, ks=args.k))
     m.update({"grader": kind, "samples": str(args.samples)})

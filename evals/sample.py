@@ -22,22 +22,22 @@ import argparse
 from pathlib import Path
 
 from tinyforge import cli
-from tinyforge.io import DataError, iter_jsonl, prepare_run_dir, save_config, save_metrics
+from tinyforge.io import DataError, iter_jsonl, save_config, save_metrics
 from tinyforge.metrics import stop_audit
-from tinyforge.sampling import sample_to_jsonl, sampler_from_args, shard_path
+from tinyforge.sampling import LazySampler, check_decoding, sample_to_jsonl, shard_path
+
+
+STAGE = "sample"
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.Parser(description=__doc__.split("\n\n")[0])
-    io = cli.add_io_args(p)
-    io.add_argument("--prompts", required=True, metavar="FILE",
-                    help="JSONL with task_id (or id) and prompt (text) or messages (chat)")
-    io.add_argument("--chunk-size", type=int, default=None,
-                    help="prompts sampled between two writes (default: one hf batch; 512 for vllm)")
+    cli.add_flags(p, "data", "prompts", "chunk_size", prompts={"required": True})
+    cli.add_io_args(p)
     cli.add_model_args(p, adapters="one")
-    cli.add_sampling_args(p, n_samples=1, temperature=0.0, max_new_tokens=512)
-    p.add_argument("--logprobs", action="store_true", help="record each sample's cumulative logprob")
-    p.add_argument("--show", type=int, default=0, metavar="K", help="print the first K samples")
+    cli.add_decoding_args(p, n_samples=1, temperature=0.0, max_new_tokens=512)
+    cli.add_sampler_args(p)
+    cli.add_flags(p, "output", "logprobs", "show")
     return p
 
 
@@ -60,16 +60,26 @@ def load_prompts(path: str, limit: int | None = None) -> list[dict]:
 
 
 def main(args: argparse.Namespace) -> dict:
+    ss = cli.sampler_settings(args)
+    with cli.flag_names():
+        check_decoding(args.n_samples, args.temperature, args.top_p, args.max_new_tokens)
+    shard = cli.parse_shard(args.shard)
+    run_dir = cli.run_dir(args, STAGE)
+    if args.dry_run:
+        return (cli.Plan(STAGE, run_dir, model=args.model, adapters=[args.adapter] if args.adapter else [])
+                .reads(args.prompts, "--prompts")
+                .step("sample", f"{args.n_samples} per prompt, temperature {args.temperature}, <= "
+                                f"{args.max_new_tokens} tokens" + (f", shard {args.shard}" if shard else ""))
+                .writes(shard_path(run_dir / "samples.jsonl", shard)).writes(run_dir / "metrics.json").show())
+    cli.check_inputs(args, adapters=[args.adapter] if args.adapter else [])
     prompts = load_prompts(args.prompts, args.limit)
-    run_dir = Path(args.out_dir or cli.default_run_dir(
-        "sample", args.model, {"n": args.n_samples, "t": args.temperature, "len": args.max_new_tokens,
-                               "ad": Path(args.adapter).name if args.adapter else None}, args.seed))
-    prepare_run_dir(run_dir, args.overwrite)
-    save_config(run_dir, args, shard=args.shard)
-    res = sample_to_jsonl(run_dir / "samples.jsonl", prompts, lambda: sampler_from_args(args, progress=False),
+    if not prompts:
+        raise DataError(f"{args.prompts}: no prompts" + (" after --limit" if args.limit is not None else ""))
+    cli.open_run(args, STAGE, run_dir, shard=args.shard)
+    res = sample_to_jsonl(run_dir / "samples.jsonl", prompts, LazySampler(ss),
                           n=args.n_samples, temperature=args.temperature, top_p=args.top_p,
                           max_new_tokens=args.max_new_tokens, stop=cli.stop_list(args), seed=args.seed,
-                          logprobs=args.logprobs, shard=cli.parse_shard(args.shard),
+                          logprobs=args.logprobs, shard=shard,
                           chunk_size=args.chunk_size)
     if res["dropped_torn"]:
         print(f"resume: dropped 1 torn last line left by a killed run in {res['path']}")
@@ -86,7 +96,7 @@ def main(args: argparse.Namespace) -> dict:
                "wall_s": round(wall, 2), "new_tokens_per_s": round(res["new_tokens"] / wall, 1) if new else None,
                **{f"stop_share/{k}": round(v, 4) for k, v in audit.items()}}
     # shards run side by side, so each keeps its own metrics file; the merging run writes metrics.json
-    save_metrics(run_dir, metrics, shard_path(Path("metrics.json"), cli.parse_shard(args.shard)).name)
+    save_metrics(run_dir, metrics, shard_path(Path("metrics.json"), shard).name)
     # which stop cut how many samples: a wrong stop set silently fakes a low score
     print("stops: " + ", ".join(f"{k!r} {round(v * len(records))}" for k, v in audit.items()))
     print(f"sampled {new} new ({len(records)}/{res['wanted']} on disk) in {wall:.1f}s"

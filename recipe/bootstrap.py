@@ -21,69 +21,42 @@ from __future__ import annotations
 import argparse
 import time
 
-from tinyforge import cli, mining
-from tinyforge.io import save_metrics
+from tinyforge import cli
 
 STAGE = "bootstrap"
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.Parser(description=__doc__.split("\n\n")[0])
-    mining.add_run_args(p, STAGE)
-    cli.add_model_args(p, adapters="none")
     # 100 problems x 8 attempts, one pair each: the guide's 7B run trained on 40 mined pairs.
-    mining.add_mining_args(p, n_problems=100, n_attempts=8, max_pairs=1)
-    mining.add_train_args(p, lora_rank=16, epochs=3.0)
-    mining.add_eval_args(p)
+    cli.add_harvest_args(p, n_problems=100, n_attempts=8, max_pairs=1, lora_rank=16)
     return p
 
 
-def run_knobs(args) -> dict:
-    """The settings the default run dir name carries."""
-    return mining.mining_knobs(args, t=args.temperature, r=args.lora_rank)
+def headline(model: str, m: dict, benches) -> str:
+    from tinyforge import comparisons
 
-
-def pair_source(args) -> str:
-    return f"{STAGE}/{mining.source_kind(args)}"
-
-
-def headline(args, m: dict) -> str:
-    line = (f"bootstrap {args.model}: {m.get('mined_pairs', 0)} pairs from {m.get('problems', 0)} problems "
+    line = (f"bootstrap {model}: {m.get('mined_pairs', 0)} pairs from {m.get('problems', 0)} problems "
             f"({m.get('verified_attempts', 0)}/{m.get('attempts', 0)} attempts verified)")
-    verdicts = [mining.lift_verdict(m, b) for b in mining.eval_benches(args)]
+    verdicts = [comparisons.verdict(m, b) for b in benches]
     return "\n".join([line] + [v for v in verdicts if v])
 
 
 def main(args: argparse.Namespace) -> dict:
-    run_dir = mining.run_dir_for(STAGE, args, run_knobs(args))
-    metrics = mining.open_run_dir(run_dir, args, STAGE, mining.MINING_KNOBS + mining.TRAIN_KNOBS)
-    metrics.update({"model": args.model, "format": args.format, "problem_source": args.problem_source})
-    t0 = time.time()
+    from tinyforge import recipes
+    from tinyforge.sampling import sampler_factories
 
-    sampler = mining.LazySampler(args)
-    pairs, stats = mining.harvest(args, run_dir, sampler, source=pair_source(args))
-    sampler.release()  # the trainer needs the memory
-    metrics.update(stats)
-    save_metrics(run_dir, metrics)
-    if not pairs:
-        raise mining.no_pairs_error(run_dir, metrics)
-
-    adapter = run_dir / "adapter"
-    metrics.update(mining.train_adapter(pairs, args, adapter, stage=STAGE))
-    save_metrics(run_dir, metrics)
-
-    if not args.skip_eval:
-        benches = mining.eval_benches(args)
-        evals = mining.LazySampler(args, adapter=[str(adapter)])
-        flat = mining.evaluate_runs(args, run_dir, evals, [("before", False), ("after", str(adapter))], benches)
-        evals.release()
-        flat.update(mining.deltas(flat, run_dir=run_dir))
-        metrics.update(flat)
-        print(mining.before_after_table(flat, ["before", "after"], benches))
-    metrics["time/total_s"] = round(time.time() - t0, 2)
-    save_metrics(run_dir, metrics)
+    mine, sft, ss = cli.mining_settings(args), cli.sft_settings(args), cli.sampler_settings(args, adapter=None)
+    evals = cli.recipe_evals(args, cli.recipe_benches(args))
+    run_dir = cli.run_dir(args, STAGE)
+    plan = cli.harvest_plan(STAGE, run_dir, args, mine, evals=evals)
+    if args.dry_run:
+        return plan.show()
+    metrics = cli.open_run(args, STAGE, run_dir)
+    metrics = recipes.bootstrap(mine, sft, evals, run_dir, sampler_factories(ss), stage=STAGE, metrics=metrics,
+                                config=vars(args))
     print(f"run dir: {run_dir}")
-    print(headline(args, metrics))
+    print(headline(args.model, metrics, cli.recipe_benches(args) if evals else []))
     return metrics
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from tinyforge import cli, mining
+from tinyforge import cli
 from tinyforge.io import TinyforgeError, save_metrics
 
 STAGE = "bootstrap_14b_4bit_harvest"
@@ -27,11 +27,9 @@ STAGE = "bootstrap_14b_4bit_harvest"
 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.Parser(description=__doc__.split("\n\n")[0])
-    mining.add_run_args(p, STAGE)
-    cli.add_model_args(p, adapters="none")
-    p.set_defaults(model="Qwen/Qwen2.5-14B", load_in_4bit=True)
     # Settings of the multi-pair harvest whose pairs the 14B adapter was trained on (guide §3.7).
-    mining.add_mining_args(p, n_problems=200, n_attempts=8, max_pairs=4)
+    cli.add_harvest_args(p, n_problems=200, n_attempts=8, max_pairs=4, train=False)
+    p.set_defaults(model="Qwen/Qwen2.5-14B")
     return p
 
 
@@ -44,17 +42,28 @@ def require_cuda() -> None:
 
 
 def main(args: argparse.Namespace) -> dict:
+    from tinyforge import mining, recipes
+    from tinyforge.sampling import LazySampler
+
+    args.load_in_4bit = True  # NF4 is the point of this script (see --load-in-4bit's help)
+    mine = cli.mining_settings(args)
+    ss = cli.sampler_settings(args, adapter=None)
+    run_dir = cli.run_dir(args, STAGE)
+    plan = cli.harvest_plan(STAGE, run_dir, args, mine, train=False)
+    if args.dry_run:
+        return plan.show()
     require_cuda()  # before any file is written or a model is loaded
-    args.load_in_4bit = True  # the point of this script; the flag exists only for config.json
-    src = mining.source_kind(args)
-    run_dir = mining.run_dir_for(STAGE, args, mining.mining_knobs(args))
-    metrics = mining.open_run_dir(run_dir, args, STAGE, mining.MINING_KNOBS)
+    metrics = cli.open_run(args, STAGE, run_dir)
     metrics.update({"model": args.model, "format": args.format, "quantization": "nf4"})
     t0 = time.time()
-    sampler = mining.LazySampler(args)
-    pairs, stats = mining.harvest(args, run_dir, sampler, source=f"{STAGE}/{src}", meta={"quantization": "nf4"})
+    sampler = LazySampler(ss)
+    pairs, stats = mining.harvest(mine, run_dir, sampler, source=f"{STAGE}/{recipes.source_kind(mine.problem_source)}",
+                                  meta={"quantization": "nf4"})
+    described = sampler().describe() if sampler.sampler is not None else None
     sampler.release()
     metrics.update(stats)
+    if described:
+        metrics["sampler"] = described
     metrics["time/total_s"] = round(time.time() - t0, 2)
     save_metrics(run_dir, metrics)
     if not pairs:

@@ -30,19 +30,19 @@ from __future__ import annotations
 
 import argparse
 
-from tinyforge import cli, curriculum
+from tinyforge import cli
 
 STAGE = "curriculum_code"
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.Parser(description=__doc__.split("\n\n")[0])
-    curriculum.add_args(p, STAGE, "code", adaptive=True, per_round=64)
+    cli.add_curriculum_args(p, "code", adaptive=True, per_round=64)
     return p
 
 
 def main(args: argparse.Namespace) -> dict:
-    return curriculum.script_main(args, STAGE, "code", adaptive=True)
+    return cli.curriculum_main(args, STAGE, "code", adaptive=True)
 
 
 if __name__ == "__main__":

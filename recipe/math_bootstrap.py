@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import argparse
 
-from tinyforge import cli, curriculum
+from tinyforge import cli
 
 STAGE = "math_bootstrap"
 
@@ -34,12 +34,12 @@ STAGE = "math_bootstrap"
 def build_parser() -> argparse.ArgumentParser:
     p = cli.Parser(description=__doc__.split("\n\n")[0])
     # 200 questions x 4 attempts: about the pairs the curriculum's first rounds yield
-    curriculum.add_args(p, STAGE, "math", adaptive=False, per_round=200)
+    cli.add_curriculum_args(p, "math", adaptive=False, per_round=200)
     return p
 
 
 def main(args: argparse.Namespace) -> dict:
-    return curriculum.script_main(args, STAGE, "math", adaptive=False)
+    return cli.curriculum_main(args, STAGE, "math", adaptive=False)
 
 
 if __name__ == "__main__":

@@ -8,16 +8,22 @@ H100 (reproduction guide §3.7):
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+import argparse
 
 from tinyforge import cli
 
-# Loaded from beside this file rather than copied, so the alias cannot drift from the script.
-_spec = importlib.util.spec_from_file_location("_recipe_multi_pair", Path(__file__).with_name("multi_pair.py"))
-_impl = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_impl)
-build_parser, main = _impl.build_parser, _impl.main
+STAGE = "multi_pair"  # the same stage: one run dir family, whichever name ran it
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = cli.Parser(description=__doc__.split("\n\n")[0])
+    cli.add_multi_pair_args(p)
+    return p
+
+
+def main(args: argparse.Namespace) -> dict:
+    return cli.multi_pair_main(args, STAGE)
+
 
 if __name__ == "__main__":
     cli.run(main, build_parser)

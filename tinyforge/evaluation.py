@@ -1,9 +1,18 @@
-"""Evaluate: sample a benchmark, grade every sample, summarize. The block all eval CLIs share.
+"""Evaluate: sample a benchmark, grade every sample, summarize. The one evaluation path: the eval CLIs,
+the recipes' before / after, test-time sampling and the experiments all call `evaluate`.
 
-    problems -> prompts (benchmarks.build_prompt)
-             -> samples.jsonl  (sampling.sample_to_jsonl: resumable, shardable)
-             -> results.jsonl  (one row per sample: id, task_id, passed, status, detail; resumable)
-             -> metrics.json   (flat keys: pass@k with bootstrap intervals, maj@k, oracle, tokens, stops)
+    settings = evaluation.EvalSettings(bench="humaneval_plus", n_samples=4, temperature=0.8)
+    m = evaluation.evaluate(settings, sampler_factory, "runs/x/after/humaneval_plus", lora="adapter")
+
+One evaluated (model or adapter, benchmark) is one directory:
+    eval.json      the settings it was sampled with (a resume with other settings is refused)
+    samples.jsonl  sampling.sample_to_jsonl: resumable, shardable
+    results.jsonl  graded samples: each sample's fields + passed, status, detail (+ base_passed for the
+                   + benchmarks, extracted / flexible_passed for math); resumable
+    per_task.jsonl one row per task: n, c, pass@k (maj@k for math), mean tokens
+    metrics.json   flat keys: pass@k with 95% bootstrap intervals, maj@k, oracle, tokens, stop shares.
+                   `pass@1` is on every benchmark; for HumanEval+ / MBPP+ it is the plus verdict (base +
+                   extra tests), and `base/pass@k` / `plus/pass@k` stand beside it.
 
 Code is graded in the sandbox (tinyforge.execution): assertion tests for HumanEval / MBPP, and for
 HumanEval+ / MBPP+ the differential base + plus tests evalplus defines (`base_passed` is the base-only
@@ -13,13 +22,12 @@ through math-verify in worker processes).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from tinyforge.io import DataError, JsonlWriter, TinyforgeError, iter_jsonl, write_jsonl
+from tinyforge.io import DataError, JsonlWriter, SettingsError, TinyforgeError, iter_jsonl, write_jsonl
 
 RESULT_FIELDS = ("id", "task_id", "passed", "status", "detail")
 
@@ -59,8 +67,8 @@ def _code_rows(samples, problems, *, bench, fmt, plus, timeout, workers, progres
         results = run([assertion_job(s) for s in samples])
     rows = []
     for s, r in zip(samples, results):
-        row = {"id": s["id"], "task_id": s["task_id"], "passed": bool(r.passed), "status": r.status,
-               "detail": r.detail[:500], "elapsed": round(r.elapsed, 4)}
+        row = {**s, "passed": bool(r.passed), "status": r.status, "detail": r.detail[:500],
+               "elapsed": round(r.elapsed, 4)}
         if plus:
             row["base_passed"] = bool(r.base.passed)
         rows.append(row)
@@ -84,7 +92,7 @@ def _math_rows(samples, problems, *, kind, bench, workers, timeout, progress) ->
                                           progress=progress)
     rows = []
     for s, g in zip(samples, graded):
-        row = {"id": s["id"], "task_id": s["task_id"], "passed": bool(g["passed"]), "status": g["status"],
+        row = {**s, "passed": bool(g["passed"]), "status": g["status"],
                "detail": str(g.get("detail", ""))[:500], "extracted": g.get("extracted")}
         if "flexible_passed" in g:
             row["flexible_passed"] = bool(g["flexible_passed"])
@@ -95,7 +103,8 @@ def _math_rows(samples, problems, *, kind, bench, workers, timeout, progress) ->
 def grade_samples(samples: Sequence[dict], problems: dict[str, dict], *, kind: str, bench: str | None = None,
                   fmt: str = "raw", plus: bool = False, workers: int | None = None,
                   timeout: float | None = None, progress: bool = True) -> list[dict]:
-    """One result row per sample, in sample order. `kind`: code, gsm8k, math or aime."""
+    """One graded row per sample, in sample order: the sample's fields plus the verdict (DESIGN.md's
+    graded sample). `kind`: code, gsm8k, math or aime."""
     if not samples:
         return []
     if kind == "code":
@@ -167,7 +176,7 @@ def summarize(samples: Sequence[dict], rows: Sequence[dict], *, kind: str, n: in
         base = metrics.summarize(recs, ks=ks, correct_key="base_passed", seed=seed)
         out.update({f"base/{k}": v for k, v in base.items() if not k.startswith(("n_", "mean_"))})
         full = metrics.summarize(recs, ks=ks, seed=seed)
-        out.update({k: v for k, v in full.items() if k.startswith(("n_", "mean_"))})
+        out.update(full)  # pass@k on every benchmark: here the plus verdict, as evalplus reports it
         out.update({f"plus/{k}": v for k, v in full.items() if not k.startswith(("n_", "mean_"))})
     elif kind == "code":
         out.update(metrics.summarize(recs, ks=ks, seed=seed))
@@ -195,125 +204,225 @@ def headline(name: str, m: dict, plus: bool = False) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
-# The eval CLIs
+# One benchmark for one sampler (+ adapter)
+
+EVAL_FORMATS = ("raw", "chat", "chat_continue")
+DEFAULT_KS = (1, 5, 10, 25, 100)
 
 
-def add_eval_args(parser: argparse.ArgumentParser, benches: Sequence[str], default_bench: str, *,
-                  n_samples: int = 1, temperature: float = 0.0, max_new_tokens: int = 512) -> None:
-    from tinyforge import cli
+@dataclasses.dataclass
+class EvalSettings:
+    """What an evaluation samples and how it is scored. `stop` None: the benchmark's own stop set;
+    `k` None: DEFAULT_KS where they fit n_samples (plus 1 and n)."""
 
-    g = parser.add_argument_group("benchmark")
-    g.add_argument("--bench", default=default_bench, choices=list(benches), help="benchmark")
-    g.add_argument("--split", default=None, help="benchmark split (default: its test split)")
-    g.add_argument("--format", default="raw", choices=["raw", "chat", "chat_continue"],
-                   help="raw completion (base models) or the model's chat template (instruct models)")
-    g.add_argument("--shots", type=int, default=None, help="few-shot examples (benchmark default if unset)")
-    g.add_argument("--from-hub", action="store_true", help="load the Hugging Face hub copy of the data")
-    g.add_argument("--k", type=int, nargs="+", default=[1, 5, 10, 25, 100],
-                   help="pass@k values to report (those <= n-samples)")
-    g.add_argument("--workers", type=int, default=None, help="grading processes (default: one per core)")
-    g.add_argument("--timeout", type=float, default=None, help="seconds per graded sample")
-    g.add_argument("--with-base", action="store_true", help="with --adapter: evaluate the base model too")
-    cli.add_io_args(parser)
-    cli.add_model_args(parser, adapters="many")
-    cli.add_sampling_args(parser, n_samples=n_samples, temperature=temperature, max_new_tokens=max_new_tokens)
+    bench: str = "humaneval"
+    split: str | None = None
+    format: str = "raw"
+    shots: int | None = None
+    from_hub: bool = False
+    limit: int | None = None
+    n_samples: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int = 512
+    stop: list[str] | None = None
+    seed: int = 0
+    k: list[int] | None = None
+    workers: int | None = None
+    timeout: float | None = None
+
+    def check(self) -> None:
+        from tinyforge import benchmarks
+        from tinyforge.sampling import check_decoding
+
+        try:
+            spec = benchmarks.benchmark_spec(self.bench)
+        except TinyforgeError as exc:
+            raise SettingsError("bench", str(exc).replace("unknown benchmark ", "")) from None
+        self.bench = spec.name
+        if self.format not in EVAL_FORMATS:
+            raise SettingsError("format", f"{self.format!r}: expected one of {', '.join(EVAL_FORMATS)}")
+        if self.format == "chat_continue" and spec.kind != "code":
+            raise SettingsError("format", f"chat_continue continues a code stub; {spec.name} is not code")
+        if self.split is not None and self.split not in spec.splits:
+            raise SettingsError("split", f"{self.split!r}: {spec.name} has {', '.join(spec.splits)}")
+        if self.limit is not None and self.limit < 1:
+            raise SettingsError("limit", f"must be >= 1 (tasks to evaluate), got {self.limit}")
+        if self.shots is not None and self.shots < 0:
+            raise SettingsError("shots", f"must be >= 0, got {self.shots}")
+        check_decoding(self.n_samples, self.temperature, self.top_p, self.max_new_tokens)
+        for k in self.k or ():
+            if not 1 <= k <= self.n_samples:
+                raise SettingsError("k", f"{k}: pass@k needs 1 <= k <= the samples per task "
+                                         f"(--n-samples {self.n_samples})")
+        if self.timeout is not None and not self.timeout > 0:
+            raise SettingsError("timeout", f"must be > 0, got {self.timeout}")
+
+    @property
+    def kind(self) -> str:
+        from tinyforge.benchmarks import grading_kind
+        return grading_kind(self.bench)
+
+    @property
+    def plus(self) -> bool:
+        return self.bench.endswith("_plus")
+
+    def stops(self) -> list[str]:
+        from tinyforge.benchmarks import default_stop
+        return list(self.stop) if self.stop is not None else default_stop(self.bench, self.format)
+
+    def sampled_with(self) -> dict:
+        """The settings a samples file depends on (a resume with other values is refused)."""
+        return {"bench": self.bench, "split": self.split, "format": self.format, "shots": self.shots,
+                "from_hub": self.from_hub, "limit": self.limit, "n_samples": self.n_samples,
+                "temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens,
+                "stop": self.stops(), "seed": self.seed}
 
 
-def _labels(adapters: Sequence[str | None]) -> list[str]:
+def problems_and_prompts(settings: EvalSettings) -> tuple[dict[str, dict], list[dict]]:
+    from tinyforge import benchmarks
+
+    problems = benchmarks.load_benchmark(settings.bench, split=settings.split, limit=settings.limit,
+                                         from_hub=settings.from_hub)
+    items = [{"task_id": p["task_id"], "prompt": benchmarks.build_prompt(p, settings.bench, settings.format,
+                                                                         settings.shots)} for p in problems]
+    return {p["task_id"]: p for p in problems}, items
+
+
+def guard_eval_dir(out_dir: Path, settings: EvalSettings, adapter: str | None) -> None:
+    """eval.json records what `out_dir` was sampled with; another setting or adapter is refused (its
+    samples would be mixed into a new run's metrics)."""
+    from tinyforge.io import changed_settings, read_json, write_json
+
+    mark = Path(out_dir) / "eval.json"
+    now = {**settings.sampled_with(), "adapter": adapter}
+    if mark.exists():
+        changed = changed_settings(read_json(mark), now)
+        if changed:
+            raise TinyforgeError(f"{out_dir} holds an evaluation made with other settings ("
+                                 + ", ".join(f"{k} {old!r} there, {new!r} now" for k, old, new in changed)
+                                 + "): pass --overwrite, or another --out-dir")
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    write_json(mark, now)
+
+
+def _seed_from(src: Sequence[dict], dst: Path, items: Sequence[dict], n: int) -> None:
+    """Copy samples of identical prompts (same task id, so same per-prompt seed) into another
+    benchmark's samples file: HumanEval+ shares 163 of its 164 prompts with HumanEval, and a sample is
+    a function of prompt, seed and settings only (tinyforge.sampling), so it is not drawn twice."""
+    prompts = {it["task_id"]: it["prompt"] for it in items}
+    writer = JsonlWriter(dst, required=("id", "task_id", "sample_idx"))
+    have = {r["id"] for r in writer.records}
+    for r in src:
+        if r["id"] not in have and prompts.get(r["task_id"]) == r["prompt"] and r["sample_idx"] < n:
+            writer.append(r)
+    writer.close()
+
+
+def evaluate(settings: EvalSettings, get_sampler, out_dir: Path | str, *, lora: str | bool | None = None,
+             adapter_label: str | None = None, reuse: Sequence[dict] = (), shard: tuple[int, int] | None = None,
+             progress: bool = True, extra: dict | None = None) -> dict:
+    """Sample, grade and summarize one benchmark into `out_dir` (layout in the module docstring);
+    returns its metrics. `get_sampler`: a zero-argument factory, called only if samples are missing.
+    `lora`: False = the base model, a directory = that adapter (the sampler was built with it), None =
+    the sampler's own. `reuse`: samples of another benchmark with the same prompts (HumanEval for
+    HumanEval+). With `shard`, only that shard is sampled and nothing is graded ({} is returned)."""
+    from tinyforge.io import save_metrics
+    from tinyforge.sampling import sample_to_jsonl
+
+    out = Path(out_dir)
+    adapter = lora if isinstance(lora, str) else None
+    guard_eval_dir(out, settings, adapter)
+    by_id, items = problems_and_prompts(settings)
+    if reuse:
+        _seed_from(reuse, out / "samples.jsonl", items, settings.n_samples)
+    stop = settings.stops()
+    res = sample_to_jsonl(out / "samples.jsonl", items, get_sampler, n=settings.n_samples,
+                          temperature=settings.temperature, top_p=settings.top_p,
+                          max_new_tokens=settings.max_new_tokens, stop=stop, seed=settings.seed, lora=lora,
+                          shard=shard, progress=progress)
+    if res["dropped_torn"]:
+        print(f"resume: dropped 1 torn last line left by a killed run in {res['path']}")
+    if shard:
+        return {}
+    kind, plus, n = settings.kind, settings.plus, settings.n_samples
+    rows = grade_to_jsonl(out / "results.jsonl", res["records"], by_id, kind=kind, bench=settings.bench,
+                          fmt=settings.format, plus=plus, workers=settings.workers, timeout=settings.timeout,
+                          progress=progress)
+    m = summarize(res["records"], rows, kind=kind, n=n, plus=plus, ks=settings.k, stops=stop, seed=settings.seed)
+    write_jsonl(out / "per_task.jsonl", per_task(res["records"], rows, kind=kind, n=n, plus=plus, ks=settings.k))
+    m.update({"bench": settings.bench, "format": settings.format, "adapter": adapter,
+              **({"label": adapter_label} if adapter_label else {}), **(extra or {})})
+    save_metrics(out, m)
+    m["_records"] = res["records"]  # for `reuse` by the caller; not in metrics.json
+    return m
+
+
+def public(m: dict) -> dict:
+    return {k: v for k, v in m.items() if not k.startswith("_")}
+
+
+def evaluate_runs(specs: Sequence[EvalSettings], get_sampler, root: Path | str,
+                  runs: Sequence[tuple[str, Any]], *, progress: bool = False) -> dict:
+    """Each benchmark in `specs` for each (label, lora) run on one sampler, into `root/<label>/<bench>/`;
+    flat keys `<label>/<bench>/<metric>` (tinyforge.comparisons reads them). lora False is the base
+    model, a directory an adapter the sampler was built with."""
+    flat: dict[str, Any] = {}
+    for label, lora in runs:
+        done: dict[str, list] = {}
+        for es in specs:
+            twin = es.bench.replace("_plus", "")
+            m = evaluate(es, get_sampler, Path(root) / label / es.bench, lora=lora, adapter_label=label,
+                         reuse=done.get(twin, ()) if es.plus else (), progress=progress)
+            done[es.bench] = m.pop("_records")
+            flat.update({f"{label}/{es.bench}/{k}": v for k, v in m.items()})
+            print(headline(f"{es.bench} {label}", m, es.plus), flush=True)
+    return flat
+
+
+def run_labels(adapters: Sequence[str | None]) -> list[str]:
+    """A label per evaluated model: `base_model` for the base, else the adapter dir's name (numbered
+    when two share one). Not `base`: that prefix is the base tests of HumanEval+ / MBPP+."""
     labels, seen = [], {}
     for a in adapters:
-        base = "base" if a is None else (re.sub(r"[^\w.-]+", "-", Path(a).name) or "adapter")
-        seen[base] = seen.get(base, 0) + 1
-        labels.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
+        name = "base_model" if a is None else (re.sub(r"[^\w.-]+", "-", Path(a).name) or "adapter")
+        seen[name] = seen.get(name, 0) + 1
+        labels.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
     return labels
 
 
-# Settings that change an evaluation's samples: a run dir sampled with other values is not resumed.
-RESUME_KNOBS = ("model", "adapter", "with_base", "format", "shots", "n_samples", "temperature", "top_p",
-                "max_new_tokens", "stop", "seed", "dtype", "load_in_4bit", "backend")
+def evaluate_models(settings: EvalSettings, get_sampler, run_dir: Path | str, adapters: Sequence[str | None],
+                    *, model: str, shard: tuple[int, int] | None = None, progress: bool = True) -> dict:
+    """The eval CLIs' body: `settings` for each of `adapters` (None = the base model) on one sampler.
+    One model: its files and unprefixed keys in `run_dir`; several: `run_dir/<label>/` each, and
+    `run_dir/metrics.json` with `<label>/<metric>` keys. Prints a table and one headline per model."""
+    from tinyforge.io import save_metrics
 
-
-def adapter_tag(adapters) -> str | None:
-    """A short run-dir name part for the adapters evaluated: each one's folder name plus a hash of its
-    resolved path, so `--adapter adapter_n10` and `--adapter adapter_n21` in a bash loop get their own
-    default run dirs, and two dirs both called `adapter` do not collide."""
-    import hashlib
-
-    if not adapters:
-        return None
-    items = [adapters] if isinstance(adapters, str) else list(adapters)
-    digest = hashlib.sha1("\n".join(str(Path(a).resolve()) for a in items).encode()).hexdigest()[:6]
-    return "+".join(Path(a).name or "adapter" for a in items)[:48] + "-" + digest
-
-
-def run_eval(args: argparse.Namespace, stage: str, plus: bool = False) -> dict:
-    """Sample + grade + summarize one benchmark for the base model and/or each adapter."""
-    from tinyforge import benchmarks, cli
-    from tinyforge.io import prepare_run_dir, refuse_changed_run, save_config, save_metrics
-    from tinyforge.sampling import sampler_from_args, sample_to_jsonl
-
-    bench = args.bench
-    kind = benchmarks.grading_kind(bench)
-    problems = benchmarks.load_benchmark(bench, split=args.split, limit=args.limit, from_hub=args.from_hub)
-    by_id = {p["task_id"]: p for p in problems}
-    items = [{"task_id": p["task_id"], "prompt": benchmarks.build_prompt(p, bench, args.format, args.shots)}
-             for p in problems]
-    stop = cli.stop_list(args) if args.stop is not None else benchmarks.default_stop(bench, args.format)
-    adapters: list[str | None] = list(args.adapter or [])
-    if not adapters or args.with_base:
-        adapters = [None] + adapters
-    run_dir = Path(args.out_dir or cli.default_run_dir(
-        f"{stage}/{bench}", args.model, {"fmt": args.format, "n": args.n_samples, "t": args.temperature,
-                                         "ad": adapter_tag(args.adapter)}, args.seed))
-    refuse_changed_run(run_dir, args, RESUME_KNOBS, f"{stage} {bench}")
-    prepare_run_dir(run_dir, args.overwrite)
-    save_config(run_dir, args, stop=stop, stage=stage)
-    shard = cli.parse_shard(args.shard)
-    state: dict = {}
-
-    def get_sampler():
-        if "s" not in state:
-            state["s"] = sampler_from_args(args, adapter=[a for a in adapters if a] or None, progress=False)
-        return state["s"]
-
-    labels, flat, table = _labels(adapters), {}, []
+    run_dir = Path(run_dir)
+    labels, flat, table = run_labels(adapters), {}, []
     for label, adapter in zip(labels, adapters):
         sub = run_dir if len(adapters) == 1 else run_dir / label
-        sub.mkdir(parents=True, exist_ok=True)
-        res = sample_to_jsonl(sub / "samples.jsonl", items, get_sampler, n=args.n_samples,
-                              temperature=args.temperature, top_p=args.top_p,
-                              max_new_tokens=args.max_new_tokens, stop=stop, seed=args.seed,
-                              lora=adapter if adapter else False, shard=shard)
-        if res["dropped_torn"]:
-            print(f"resume: dropped 1 torn last line left by a killed run in {res['path']}")
+        m = evaluate(settings, get_sampler, sub, lora=adapter if adapter else False, shard=shard,
+                     progress=progress, extra={"model": model})
         if shard:
-            print(f"{label}: shard {args.shard} sampled ({res['new']} new); run again without --shard to "
-                  f"merge and grade")
+            print(f"{label}: shard {shard[0]}/{shard[1]} sampled; run again without --shard to merge and grade")
             continue
-        rows = grade_to_jsonl(sub / "results.jsonl", res["records"], by_id, kind=kind, bench=bench,
-                              fmt=args.format, plus=plus, workers=args.workers, timeout=args.timeout)
-        m = summarize(res["records"], rows, kind=kind, n=args.n_samples, plus=plus, ks=args.k, stops=stop,
-                      seed=args.seed)
-        write_jsonl(sub / "per_task.jsonl", per_task(res["records"], rows, kind=kind, n=args.n_samples,
-                                                     plus=plus, ks=args.k))
-        m.update({"bench": bench, "model": args.model, "adapter": adapter, "format": args.format})
-        save_metrics(sub, m)
+        m = public(m)
         flat.update(m if len(adapters) == 1 else {f"{label}/{k}": v for k, v in m.items()})
         table.append((label, m))
-    if state.get("s"):
-        save_config(run_dir, args, stop=stop, stage=stage, sampler=state["s"].describe())
     if shard:
         return {}
     if len(adapters) > 1:
         save_metrics(run_dir, flat)
-        print(f"\n{'run':24s} {'pass@1':>8s}" + ("  plus@1" if plus else ""))
+        plus = settings.plus
+        print(f"\n{'run':24s} {'pass@1':>8s}" + ("  base@1" if plus else ""))
         for label, m in table:
-            key = "base/pass@1" if plus else "pass@1"
-            print(f"{label:24s} {100 * m[key]:7.1f}%" + (f" {100 * m['plus/pass@1']:7.1f}%" if plus else ""))
+            print(f"{label:24s} {100 * m['pass@1']:7.1f}%" + (f" {100 * m['base/pass@1']:7.1f}%" if plus else ""))
     print("stops: " + ", ".join(f"{k.split('/', 1)[1]!r} {v:.0%}" for k, v in table[-1][1].items()
                                 if k.startswith("stop_share/")))
     for label, m in table:
-        print(headline(f"{bench} {args.model}" + (f" + {label}" if label != "base" else ""), m, plus))
+        print(headline(f"{settings.bench} {model}" + (f" + {label}" if label != "base_model" else ""), m,
+                       settings.plus))
     print(f"metrics: {run_dir / 'metrics.json'}")
     return flat
 

@@ -34,6 +34,16 @@ class DataError(TinyforgeError):
     """Malformed input data; the message starts with `file:line:`."""
 
 
+class SettingsError(TinyforgeError):
+    """A setting that cannot work, named by its settings field. Library code raises it with the field's
+    name (a researcher calling from Python set that field); tinyforge.cli rewrites it to name the flag
+    the user typed, since cli.py is where flags became settings."""
+
+    def __init__(self, field: str, problem: str):
+        self.field, self.problem = field, problem
+        super().__init__(f"{field}: {problem}")
+
+
 def _loc(path: Path | str, lineno: int | None) -> str:
     return f"{path}:{lineno}" if lineno is not None else f"{path}"
 
@@ -221,19 +231,29 @@ def save_metrics(run_dir: Path | str, metrics: dict, name: str = "metrics.json")
     write_json(Path(run_dir) / name, metrics)
 
 
-def refuse_changed_run(run_dir: Path | str, args: Any, knobs: Sequence[str], what: str) -> None:
-    """Refuse to resume a run dir whose config.json was written with other values of `knobs` (the
-    settings that change its files): a stale samples or problems file would be reused silently.
-    Nothing happens when the dir has no config yet or `args.overwrite` is set."""
+def changed_settings(stored: dict, now: dict) -> list[tuple[str, Any, Any]]:
+    """(name, stored value, new value) for each setting of `now` that `stored` holds with another value
+    (ints and floats compare by value: a YAML `2` and a flag `2.0` are one setting)."""
+    def norm(v):
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+    return [(k, stored[k], v) for k, v in now.items() if k in stored and norm(stored[k]) != norm(v)]
+
+
+def refuse_changed_run(run_dir: Path | str, now: dict, what: str, *, name=lambda k: k,
+                       hint: str = "pass --overwrite, or another --out-dir") -> None:
+    """Refuse to resume a run dir whose config.json was written with other values of the settings in
+    `now` (those that change its files): a stale samples or problems file would be reused silently.
+    `name` turns a setting's key into what the user knows it by (cli: the flag). Nothing happens when
+    the dir has no config yet."""
     cfg_path = Path(run_dir) / "config.json"
-    if getattr(args, "overwrite", False) or not cfg_path.exists():
+    if not cfg_path.exists():
         return
-    old = read_json(cfg_path).get("args", {})
-    changed = [k for k in knobs if k in old and old[k] != getattr(args, k, None)]
+    changed = changed_settings(read_json(cfg_path).get("args", {}), now)
     if changed:
-        raise TinyforgeError(f"{run_dir} holds a {what} run made with other settings "
-                             f"({', '.join(f'{k}={old[k]!r}' for k in changed)}): pass --overwrite, "
-                             f"or another --tag / --out-dir")
+        raise TinyforgeError(f"{run_dir} holds a {what} run made with other settings ("
+                             + ", ".join(f"{name(k)} {old!r} there, {new!r} now" for k, old, new in changed)
+                             + f"): {hint}")
 
 
 def prepare_run_dir(out_dir: Path | str, overwrite: bool = False) -> Path:

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from tinyforge.io import TinyforgeError
+from tinyforge.io import SettingsError, TinyforgeError
 
 Prompt = "str | list[dict]"  # text, or chat messages [{"role": ..., "content": ...}, ...]
 
@@ -136,15 +136,22 @@ class Sampler:
         return {"backend": self.backend}
 
 
+def check_decoding(n, temperature, top_p, max_new_tokens, *, names=("n_samples", "temperature", "top_p",
+                                                                     "max_new_tokens")) -> None:
+    """Decoding values that cannot work, as a SettingsError on the field named by `names` (cli.py turns
+    it into the flag): checked before any model is loaded."""
+    if n is not None and n < 1:
+        raise SettingsError(names[0], f"must be >= 1, got {n}")
+    if temperature is not None and temperature < 0:
+        raise SettingsError(names[1], f"must be >= 0, got {temperature}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise SettingsError(names[2], f"must be in (0, 1], got {top_p}")
+    if max_new_tokens is not None and max_new_tokens < 1:
+        raise SettingsError(names[3], f"must be >= 1, got {max_new_tokens}")
+
+
 def _check_args(n, temperature, top_p, max_new_tokens):
-    if n < 1:
-        raise TinyforgeError(f"--n-samples must be >= 1, got {n}")
-    if temperature < 0:
-        raise TinyforgeError(f"--temperature must be >= 0, got {temperature}")
-    if not 0 < top_p <= 1:
-        raise TinyforgeError(f"--top-p must be in (0, 1], got {top_p}")
-    if max_new_tokens < 1:
-        raise TinyforgeError(f"--max-new-tokens must be >= 1, got {max_new_tokens}")
+    check_decoding(n, temperature, top_p, max_new_tokens)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -556,14 +563,100 @@ def make_sampler(model: str, backend: str = "auto", adapter: str | Sequence[str]
     raise TinyforgeError(f"--backend {backend!r}: expected auto, hf or vllm")
 
 
-def sampler_from_args(args, adapter=None, progress: bool = True) -> Sampler:
-    """Build a sampler from the shared model + sampling argument groups (tinyforge.cli)."""
-    return make_sampler(args.model, args.backend, adapter if adapter is not None else getattr(args, "adapter", None),
-                        seed=args.seed, dtype=getattr(args, "dtype", "auto"), batch_size=args.batch_size,
-                        load_in_4bit=getattr(args, "load_in_4bit", False),
-                        tensor_parallel_size=args.tensor_parallel_size,
-                        gpu_memory_utilization=args.gpu_memory_utilization, max_model_len=args.max_model_len,
-                        progress=progress)
+@dataclass
+class SamplerSettings:
+    """Everything that builds a sampler: the model, the adapters loaded with it, the engine. None of
+    the engine fields changes a sample (tinyforge.sampling gives a sample that depends on its prompt,
+    seed and decoding settings only)."""
+
+    model: str = "smollm2-135m"
+    backend: str = "auto"
+    adapter: str | list[str] | None = None
+    dtype: str = "auto"
+    load_in_4bit: bool = False
+    seed: int = 0
+    batch_size: int = 64
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.9
+    max_model_len: int | None = None
+
+    def check(self) -> None:
+        if self.backend not in ("auto", "hf", "vllm"):
+            raise SettingsError("backend", f"{self.backend!r}: expected auto, hf or vllm")
+        if self.batch_size < 1:
+            raise SettingsError("batch_size", f"must be >= 1, got {self.batch_size}")
+        if self.tensor_parallel_size < 1:
+            raise SettingsError("tensor_parallel_size", f"must be >= 1, got {self.tensor_parallel_size}")
+        if not 0 < self.gpu_memory_utilization <= 1:
+            raise SettingsError("gpu_memory_utilization", f"must be in (0, 1], got {self.gpu_memory_utilization}")
+
+    def adapters(self) -> list[str]:
+        a = self.adapter
+        return [] if not a else [a] if isinstance(a, (str, Path)) else [str(x) for x in a]
+
+    def with_adapters(self, adapters) -> "SamplerSettings":
+        from dataclasses import replace
+        return replace(self, adapter=list(adapters) if adapters else None)
+
+    def make(self, progress: bool = False) -> Sampler:
+        return make_sampler(self.model, self.backend, self.adapter, seed=self.seed, dtype=self.dtype,
+                            batch_size=self.batch_size, load_in_4bit=self.load_in_4bit,
+                            tensor_parallel_size=self.tensor_parallel_size,
+                            gpu_memory_utilization=self.gpu_memory_utilization,
+                            max_model_len=self.max_model_len, progress=progress)
+
+
+class LazySampler:
+    """A sampler factory: `factory()` builds the sampler on first use (a finished stage loads no model)
+    and returns the same one after; `release()` frees it, so a trainer that follows in the same process
+    gets the accelerator's memory. Library stages take any zero-argument callable returning a Sampler:
+    tests pass a scripted fake."""
+
+    def __init__(self, settings: SamplerSettings | Any, build: Any = None):
+        self.settings = settings
+        self._build = build or (lambda: settings.make(progress=False))
+        self.sampler: Sampler | None = None
+
+    def __call__(self) -> Sampler:
+        if self.sampler is None:
+            self.sampler = self._build()
+        return self.sampler
+
+    def release(self) -> None:
+        s, self.sampler = self.sampler, None
+        if s is None:
+            return
+        import gc
+
+        llm = getattr(s, "llm", None)
+        if llm is not None:
+            # vLLM runs its engine core in a child process; shutting it down returns its GPU memory.
+            core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+            try:
+                if core is not None and hasattr(core, "shutdown"):
+                    core.shutdown()
+                from vllm.distributed.parallel_state import (destroy_distributed_environment,
+                                                             destroy_model_parallel)
+                destroy_model_parallel()
+                destroy_distributed_environment()
+            except Exception as exc:  # noqa: BLE001 - best effort; training reports an OOM clearly
+                print(f"note: vLLM shutdown was incomplete ({type(exc).__name__}: {exc})")
+        del s, llm
+        gc.collect()
+        try:
+            import torch
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
+
+
+def sampler_factories(settings: SamplerSettings):
+    """`adapters -> LazySampler` for the model of `settings` with those adapters loaded: what the round
+    loops and recipes take, so a test passes its own (tests/fakes.py) instead."""
+    def make(adapters=None) -> LazySampler:
+        return LazySampler(settings.with_adapters(adapters))
+    return make
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """LoRA supervised fine-tuning on (prompt, completion) pairs, over TRL's SFTTrainer and PEFT.
 
     from tinyforge import training
-    pairs = training.load_pairs("data/pairs_7b_40.jsonl")            # DataError names file:line
+    pairs = pairs.load_pairs("data/pairs_7b_40.jsonl")               # DataError names file:line
     settings = training.SFTSettings(model="Qwen/Qwen2.5-7B", lora_rank=16, seed=13)
     sft_args = training.make_sft_args(settings, "adapter_7b_seed13")   # sets up the processes first
     metrics = training.train_lora(pairs, settings, "adapter_7b_seed13", sft_args)
@@ -38,75 +38,25 @@ stays instant.
 from __future__ import annotations
 
 import gc
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from tinyforge.io import DataError, TinyforgeError, read_jsonl, write_json
+from tinyforge.io import SettingsError, TinyforgeError, write_json
+from tinyforge.pairs import FORMATS
 
-FORMATS = ("raw", "chat")
-PAIR_FIELDS = ("prompt", "completion")
 TRAIN_LOG = "train_log.json"
 # PEFT's shorthand for every nn.Linear but the output layer: q/k/v/o and gate/up/down on Llama/Qwen,
 # which are also the modules vLLM's LoRA kernels serve.
 ALL_LINEAR = "all-linear"
+# The trackers TrainingArguments.report_to takes that TRL's scripts document.
+REPORT_TO = ("none", "wandb", "trackio", "tensorboard")
 
 
 # ---------------------------------------------------------------------------------------------------
 # Pairs -> dataset
-
-def load_pairs(path: str | Path, limit: int | None = None) -> list[dict]:
-    """The pairs of a JSONL file (`id, prompt, completion, source` + `task_id`, `meta`), first `limit`.
-
-    A record without `prompt` or `completion`, or whose values are not non-empty strings, is a
-    `DataError` starting with `file:line:`."""
-    path = Path(path)
-    records = read_jsonl(path, required=PAIR_FIELDS)
-    if limit is not None:
-        if limit < 0:
-            raise TinyforgeError(f"--limit must be >= 0, got {limit}")
-        records = records[:limit]
-    bad = [(i, k) for i, r in enumerate(records) for k in PAIR_FIELDS
-           if not isinstance(r[k], str) or (k == "completion" and not r[k].strip())]
-    if bad:
-        i, key = bad[0]
-        raise DataError(f"{path}:{_record_line(path, i)}: field {key!r}: expected a non-empty string, "
-                        f"got {json.dumps(records[i][key])[:60]}")
-    return records
-
-
-def check_pair_format(pairs: Sequence[dict], fmt: str, path: str | Path) -> None:
-    """Pairs mined by tinyforge record their prompt format in `meta.format`; training chat pairs as raw
-    text (or the reverse) teaches the model a prompt it will never see, so a mismatch is an error.
-    Pairs without the field (made elsewhere) are taken as they are."""
-    for i, p in enumerate(pairs):
-        meta = p.get("meta")
-        got = meta.get("format") if isinstance(meta, dict) else None
-        if got is not None and got != fmt:
-            raise DataError(f"{path}:{_record_line(Path(path), i)}: a {got}-format pair, but this run "
-                            f"trains --format {fmt}: pass --format {got}, or pairs mined in {fmt} format")
-
-
-def _record_line(path: Path, index: int) -> int:
-    """1-based line of the `index`-th record (read_jsonl skips blank lines, so count the others)."""
-    import gzip
-
-    if path.suffix == ".gz":
-        with gzip.open(path, "rb") as fh:
-            data = fh.read()
-    else:
-        data = path.read_bytes()
-    seen = -1
-    for lineno, raw in enumerate(data.split(b"\n"), start=1):
-        if raw.strip():
-            seen += 1
-            if seen == index:
-                return lineno
-    return 0
-
 
 def _chat_parts(tokenizer, prompt: str, completion: str) -> tuple[str, str]:
     """(prompt text, assistant-turn text) of a pair under the tokenizer's chat template."""
@@ -179,7 +129,7 @@ def build_dataset(pairs: Sequence[dict], tokenizer, fmt: str = "raw"):
 def warmup_steps_for(total_steps: int, ratio: float) -> int:
     """ceil(ratio * total), leaving at least one step of decay."""
     if not 0.0 <= ratio < 1.0:
-        raise TinyforgeError(f"--warmup-ratio must be in [0, 1), got {ratio}")
+        raise SettingsError("warmup_ratio", f"must be in [0, 1), got {ratio}")
     return min(math.ceil(ratio * total_steps), max(total_steps - 1, 0))
 
 
@@ -244,6 +194,8 @@ class SFTSettings:
     dtype: str = "auto"
     load_in_4bit: bool = False
     gradient_checkpointing: bool | None = None   # None: on with CUDA (memory), off on CPU (speed)
+    report_to: str = "none"                # TRL's trackers: none, wandb, trackio, tensorboard
+    run_name: str | None = None            # the tracker's run name (None: the out dir's name)
     extra: dict = field(default_factory=dict)    # further SFTConfig fields (benchmarks, experiments)
 
     @property
@@ -252,17 +204,20 @@ class SFTSettings:
 
     def check(self) -> None:
         if self.fmt not in FORMATS:
-            raise TinyforgeError(f"unknown --format {self.fmt!r}; choose from {', '.join(FORMATS)}")
+            raise SettingsError("fmt", f"{self.fmt!r}: expected one of {', '.join(FORMATS)}")
         for name in ("lora_rank", "batch_size", "grad_accum", "max_len"):
             if int(getattr(self, name)) < 1:
-                raise TinyforgeError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+                raise SettingsError(name, f"must be >= 1, got {getattr(self, name)}")
         if not self.epochs > 0:
-            raise TinyforgeError(f"--epochs must be > 0, got {self.epochs}")
+            raise SettingsError("epochs", f"must be > 0, got {self.epochs}")
         if not self.lr > 0:
-            raise TinyforgeError(f"--lr must be > 0, got {self.lr}")
+            raise SettingsError("lr", f"must be > 0, got {self.lr}")
         if not 0.0 <= self.lora_dropout < 1.0:
-            raise TinyforgeError(f"--lora-dropout must be in [0, 1), got {self.lora_dropout}")
-        warmup_steps_for(1, self.warmup_ratio)
+            raise SettingsError("lora_dropout", f"must be in [0, 1), got {self.lora_dropout}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise SettingsError("warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio}")
+        if self.report_to not in REPORT_TO:
+            raise SettingsError("report_to", f"{self.report_to!r}: expected one of {', '.join(REPORT_TO)}")
 
 
 def lora_targets(model, targets: str | Sequence[str] = ALL_LINEAR) -> list[str]:
@@ -326,7 +281,8 @@ def make_sft_args(settings: SFTSettings, out_dir: str | Path):
         use_cpu=not cuda,
         logging_steps=1,                 # train_log.json has one row per optimizer step
         save_strategy="no",              # the adapter is saved once, at the end
-        report_to="none",
+        report_to=settings.report_to,
+        run_name=settings.run_name or Path(out_dir).name,
         # every LoRA parameter receives a gradient; searching for unused ones breaks with checkpointing
         ddp_find_unused_parameters=False,
     )
@@ -348,13 +304,14 @@ def wait_for_everyone() -> None:
     PartialState().wait_for_everyone()
 
 
-def _trainer_class():
-    from transformers import ProgressCallback
-    from trl import SFTTrainer
+def with_step_schedule(trainer_cls):
+    """`trainer_cls` (TRL's SFTTrainer, DPOTrainer, GRPOTrainer, ...) with tinyforge's two overrides:
+    the lr schedule is `schedule_for(lr, steps, warmup_ratio)` defined per optimizer step (the same
+    for any number of processes), and saving writes the adapter only. The trainer takes a
+    `warmup_ratio=` keyword of its own. One piece for every trainer, so SFT, DPO and GRPO runs get the
+    same lr behaviour."""
 
-    class LoraSFTTrainer(SFTTrainer):
-        """SFTTrainer with our per-step lr schedule and an adapter-only save."""
-
+    class StepScheduled(trainer_cls):
         def __init__(self, *a, warmup_ratio: float = 0.0, **kw):
             self.tf_warmup_ratio = warmup_ratio
             super().__init__(*a, **kw)
@@ -377,6 +334,16 @@ def _trainer_class():
                 out.mkdir(parents=True, exist_ok=True)
                 model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
                 model.save_pretrained(str(out), state_dict=state_dict, save_embedding_layers=False)
+
+    StepScheduled.__name__ = f"StepScheduled{trainer_cls.__name__}"
+    return StepScheduled
+
+
+def _trainer_class():
+    from transformers import ProgressCallback
+    from trl import SFTTrainer
+
+    LoraSFTTrainer = with_step_schedule(SFTTrainer)
 
     class _Progress(ProgressCallback):
         """tqdm bar with loss and lr beside it, instead of one printed dict per step."""
@@ -635,7 +602,27 @@ def settings_dict(settings: SFTSettings) -> dict:
     return d
 
 
-__all__ = ["ALL_LINEAR", "FORMATS", "LRSchedule", "PAIR_FIELDS", "SFTSettings", "TRAIN_LOG", "build_dataset",
-           "check_padding_free", "encode_pair", "is_main_process", "load_pairs",
-           "lora_config", "lora_targets", "make_lr_scheduler", "make_sft_args", "make_train_log_callback", "read_train_log", "schedule_for",
-           "settings_dict", "build_trainer", "train_lora", "wait_for_everyone", "warmup_steps_for"]
+def train_adapter(pairs: Sequence[dict], settings: SFTSettings, out_dir: str | Path, *, stage: str,
+                  config: dict | None = None) -> dict:
+    """LoRA SFT on `pairs` into `out_dir` inside a recipe's run (config.json records `config` and the
+    settings); a finished adapter there is kept and its metrics returned."""
+    from tinyforge.io import prepare_run_dir, read_json, save_config, save_metrics
+
+    out = Path(out_dir)
+    if (out / "adapter_config.json").exists() and (out / "metrics.json").exists():
+        print(f"adapter: already trained in {out}")
+        return read_json(out / "metrics.json")
+    settings.check()
+    sft_args = make_sft_args(settings, out)
+    prepare_run_dir(out, overwrite=True)  # an unfinished adapter dir is trained again from scratch
+    save_config(out, config or {}, stage=stage, settings=settings_dict(settings))
+    metrics = train_lora(list(pairs), settings, out, sft_args, log_meta={"stage": stage})
+    save_metrics(out, metrics)
+    return metrics
+
+
+__all__ = ["ALL_LINEAR", "FORMATS", "LRSchedule", "REPORT_TO", "SFTSettings", "TRAIN_LOG", "build_dataset",
+           "build_trainer", "check_padding_free", "encode_pair", "is_main_process", "lora_config", "lora_targets",
+           "make_lr_scheduler", "make_sft_args", "make_train_log_callback", "read_train_log", "schedule_for",
+           "settings_dict", "train_adapter", "train_lora", "wait_for_everyone", "warmup_steps_for",
+           "with_step_schedule"]
