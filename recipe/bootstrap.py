@@ -42,7 +42,8 @@ def headline(model: str, m: dict, benches) -> str:
     return "\n".join([line] + [v for v in verdicts if v])
 
 
-def main(args: argparse.Namespace) -> dict:
+def main(args: argparse.Namespace, samplers=None) -> dict:
+    """`samplers`: adapters -> sampler factory (default: the model of --model; tests pass a fake)."""
     from tinyforge import recipes
     from tinyforge.sampling import sampler_factories
 
@@ -53,7 +54,7 @@ def main(args: argparse.Namespace) -> dict:
     if args.dry_run:
         return plan.show()
     metrics = cli.open_run(args, STAGE, run_dir)
-    metrics = recipes.bootstrap(mine, sft, evals, run_dir, sampler_factories(ss), stage=STAGE, metrics=metrics,
+    metrics = recipes.bootstrap(mine, sft, evals, run_dir, samplers or sampler_factories(ss), stage=STAGE, metrics=metrics,
                                 config=vars(args))
     print(f"run dir: {run_dir}")
     print(headline(args.model, metrics, cli.recipe_benches(args) if evals else []))

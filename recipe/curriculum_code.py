@@ -41,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(args: argparse.Namespace) -> dict:
-    return cli.curriculum_main(args, STAGE, "code", adaptive=True)
+def main(args: argparse.Namespace, samplers=None) -> dict:
+    """`samplers`: adapters -> sampler factory (default: the model of --model; tests pass a fake)."""
+    return cli.curriculum_main(args, STAGE, "code", adaptive=True, samplers=samplers)
 
 
 if __name__ == "__main__":

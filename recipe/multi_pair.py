@@ -39,8 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(args: argparse.Namespace) -> dict:
-    return cli.multi_pair_main(args, STAGE)
+def main(args: argparse.Namespace, samplers=None) -> dict:
+    """`samplers`: adapters -> sampler factory (default: the model of --model; tests pass a fake)."""
+    return cli.multi_pair_main(args, STAGE, samplers=samplers)
 
 
 if __name__ == "__main__":

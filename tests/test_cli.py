@@ -31,9 +31,10 @@ def test_help(script):
 def _parser():
     p = cli.Parser(prog="x")
     cli.add_model_args(p)
-    cli.add_sampling_args(p)
+    cli.add_decoding_args(p)
+    cli.add_sampler_args(p)
     cli.add_io_args(p)
-    p.add_argument("--warmup-pairs-path", default=None, help="h")
+    cli.add_flags(p, "warm-up", "warmup_pairs_path")
     return p
 
 

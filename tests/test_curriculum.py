@@ -1,7 +1,7 @@
 """The curricula: problem generators (deterministic, right answers, tests that pass the reference and
 fail wrong bodies in the sandbox), the band controller, math pairs, and the three scripts
 (curriculum_math, curriculum_code, math_bootstrap) end to end on a tiny random model. The happy paths
-use a stand-in sampler that answers level-1 problems correctly and everything harder wrongly, so the
+use a scripted fake sampler (tests/fakes.py) that answers level-1 problems correctly and everything harder wrongly, so the
 level must go 1 -> 2 -> back down; training is real (tinyforge.training on the tiny model)."""
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import load_script, run_script
-from tinyforge import cli, curriculum, execution, mining, sampling
+from tests.fakes import fake_factories
+from tinyforge import cli, curriculum, execution, mining, problems, tasks
 from tinyforge.benchmarks import load_benchmark
 from tinyforge.grading import grade_gsm8k
-from tinyforge.io import TinyforgeError, read_jsonl
+from tinyforge.io import SettingsError, TinyforgeError, read_jsonl
+from tinyforge.pairs import PAIR_FIELDS
 
 
 def _load(script: str):
@@ -38,9 +40,11 @@ def test_controller_moves_up_down_stays_and_respects_bounds():
     assert curriculum.next_level(1, 0.0, 0.3, 0.7, 10) == 1
     assert curriculum.next_level(10, 1.0, 0.3, 0.7, 10) == 10
     curriculum.check_band(0.5, 0.5)
-    with pytest.raises(TinyforgeError, match="--band-low 0.8 is above --band-high 0.2"):
+    # from Python the error names the settings field; cli.py turns it into the flag (test below)
+    with pytest.raises(SettingsError, match="band_low: 0.8 is above the band's high end 0.2") as e:
         curriculum.check_band(0.8, 0.2)
-    with pytest.raises(TinyforgeError, match=r"in \[0, 1\]"):
+    assert e.value.field == "band_low"
+    with pytest.raises(SettingsError, match=r"band_high: 1.5: .*in \[0, 1\]"):
         curriculum.check_band(0.3, 1.5)
 
 
@@ -53,8 +57,8 @@ _LINE = re.compile(r"^(\d+) ([-+*/]) (\d+) = (\d+)$")
 @pytest.mark.parametrize("level", [1, 2, 3, 5, 8, 10])
 def test_synthetic_math_answers_follow_from_level_many_exact_operations(level):
     for i in range(6):
-        p = curriculum.synthetic_math_problem(7, 2, level, i)
-        assert p == curriculum.synthetic_math_problem(7, 2, level, i)  # deterministic
+        p = problems.synthetic_math_problem(7, 2, level, i)
+        assert p == problems.synthetic_math_problem(7, 2, level, i)  # deterministic
         lines = p["solution"].splitlines()
         assert lines[-1] == f"#### {p['answer']}"
         assert len(lines) - 1 == level  # one worked line per operation
@@ -71,12 +75,12 @@ def test_synthetic_math_answers_follow_from_level_many_exact_operations(level):
 
 
 def test_synthetic_math_problems_vary_and_rounds_differ():
-    qs = [curriculum.synthetic_math_problem(0, 1, 2, i)["problem"] for i in range(30)]
+    qs = [problems.synthetic_math_problem(0, 1, 2, i)["problem"] for i in range(30)]
     assert len(set(qs)) == 30
     assert len({q.split()[0] for q in qs}) > 5  # names / openings vary
-    assert curriculum.synthetic_math_problem(0, 1, 2, 0) != curriculum.synthetic_math_problem(0, 2, 2, 0)
-    assert curriculum.synthetic_math_problem(0, 1, 2, 0) != curriculum.synthetic_math_problem(1, 1, 2, 0)
-    src = curriculum.problem_source("math", "synthetic", 0)
+    assert problems.synthetic_math_problem(0, 1, 2, 0) != problems.synthetic_math_problem(0, 2, 2, 0)
+    assert problems.synthetic_math_problem(0, 1, 2, 0) != problems.synthetic_math_problem(1, 1, 2, 0)
+    src = problems.problem_source("math", "synthetic", 0)
     r1 = src.draw(2, 3, 1, set())
     r2 = src.draw(3, 3, 2, {p["meta"]["key"] for p in r1})
     assert [p["task_id"] for p in r1] == ["r01/L2/0000", "r01/L2/0001", "r01/L2/0002"]
@@ -85,10 +89,10 @@ def test_synthetic_math_problems_vary_and_rounds_differ():
 
 def test_gsm8k_train_levels_are_calculation_steps():
     train = load_benchmark("gsm8k", split="train")
-    assert curriculum.gsm8k_steps(train[0]) == 2  # "48/2=24", "48+24=72"
-    top = curriculum.gsm8k_max_level(train)
+    assert problems.gsm8k_steps(train[0]) == 2  # "48/2=24", "48+24=72"
+    top = problems.gsm8k_max_level(train)
     assert top == 8  # 43 items have >= 8 steps, 3 have 9
-    src = curriculum.problem_source("math", "gsm8k_train", 0)
+    src = problems.problem_source("math", "gsm8k_train", 0)
     assert src.max_level == top
     a = src.draw(3, 5, 1, set())
     assert a == src.draw(3, 5, 1, set())
@@ -101,11 +105,11 @@ def test_gsm8k_train_levels_are_calculation_steps():
 
 
 def test_math_prompts_are_the_gsm8k_ones():
-    p = curriculum.synthetic_math_problem(0, 1, 2, 0)
-    raw = curriculum.math_prompt(p, "raw")
+    p = problems.synthetic_math_problem(0, 1, 2, 0)
+    raw = tasks.MathTasks(tasks.AttemptSettings(format="raw")).prompt(p)
     assert raw.endswith(f"Question: {p['problem']}\nAnswer:") and raw.count("Question:") == 9
-    assert curriculum.math_prompt(p, "raw", shots=2).count("Question:") == 3
-    chat = curriculum.math_prompt(p, "chat")
+    assert tasks.MathTasks(tasks.AttemptSettings(format="raw", shots=2)).prompt(p).count("Question:") == 3
+    chat = tasks.MathTasks(tasks.AttemptSettings(format="chat")).prompt(p)
     assert chat[-1]["content"].startswith(p["problem"]) and "\\boxed{}" in chat[-1]["content"]
 
 
@@ -120,9 +124,9 @@ def test_mine_math_pairs_keeps_distinct_finished_verified_solutions():
              "completion": "  2 + 3 =  5\n####  5\n"},
             {"id": "a/3", "task_id": p["task_id"], "sample_idx": 3, "passed": False, "finish_reason": "stop",
              "completion": " #### 6"}]
-    pairs = curriculum.mine_math_pairs([p], rows, fmt="raw", shots=None, source="s", max_per_problem=4)
+    pairs = tasks.MathTasks(tasks.AttemptSettings(format="raw", max_pairs_per_problem=4)).pairs([p], rows, "s")
     assert [x["completion"] for x in pairs] == [" 2 + 3 = 5\n#### 5"]  # cut after the answer; a/2 is a/1
-    assert set(mining.PAIR_FIELDS) <= set(pairs[0]) and pairs[0]["meta"]["format"] == "raw"
+    assert set(PAIR_FIELDS) <= set(pairs[0]) and pairs[0]["meta"]["format"] == "raw"
     assert pairs[0]["prompt"].endswith("Answer:") and pairs[0]["meta"]["n_verified"] == 3
 
 
@@ -130,9 +134,9 @@ def test_mine_math_pairs_keeps_distinct_finished_verified_solutions():
 # Code problems
 
 def test_synthetic_code_reference_passes_and_wrong_bodies_fail_in_the_sandbox():
-    probs = [curriculum.synthetic_code_problem(3, 1, level, i)
-             for level in (1, 2, 4, 7, curriculum.SYNTH_MAX_LEVEL) for i in range(3)]
-    assert probs[0] == curriculum.synthetic_code_problem(3, 1, 1, 0)
+    probs = [problems.synthetic_code_problem(3, 1, level, i)
+             for level in (1, 2, 4, 7, problems.SYNTH_MAX_LEVEL) for i in range(3)]
+    assert probs[0] == problems.synthetic_code_problem(3, 1, 1, 0)
     assert {p["meta"]["family"] for p in probs} == {"list", "text"}
     jobs, wrong = [], []
     for p in probs:
@@ -151,7 +155,7 @@ def test_synthetic_code_reference_passes_and_wrong_bodies_fail_in_the_sandbox():
 
 
 def test_a_case_sensitive_count_is_not_passed_by_a_case_insensitive_one():
-    probs = [p for p in (curriculum.synthetic_code_problem(0, 1, 1, i) for i in range(400))
+    probs = [p for p in (problems.synthetic_code_problem(0, 1, 1, i) for i in range(400))
              if p["meta"]["ops"] == ["count"]]
     assert probs
     misread = [p["canonical_solution"].replace("text.count(", "text.lower().count(") for p in probs]
@@ -163,9 +167,9 @@ def test_a_case_sensitive_count_is_not_passed_by_a_case_insensitive_one():
 
 
 def test_mbpp_levels_order_by_reference_length():
-    src = curriculum.problem_source("code", "mbpp_train", 0)
-    assert src.max_level == curriculum.MBPP_LEVELS
-    sizes = [[curriculum._ref_lines(p) for p in b] for b in src.levels]
+    src = problems.problem_source("code", "mbpp_train", 0)
+    assert src.max_level == problems.MBPP_LEVELS
+    sizes = [[problems._ref_lines(p) for p in b] for b in src.levels]
     assert all(max(a) <= min(b) for a, b in zip(sizes, sizes[1:]))
     got = src.draw(2, 3, 4, set())
     assert [p["task_id"] for p in got] == ["r04/L2/0000", "r04/L2/0001", "r04/L2/0002"]
@@ -179,55 +183,47 @@ GSM8K_EVAL = {p["question"]: p["answer"] for p in load_benchmark("gsm8k", limit=
 HE_EVAL = {p["prompt"]: p["canonical_solution"] for p in load_benchmark("humaneval", limit=2)}
 
 
-class StandIn(sampling.Sampler):
-    """Answers the problems of the run (read from its rounds/*/problems.jsonl) right when `solve(problem)`
-    says so and wrongly otherwise; the evaluation benchmarks' first items always right."""
-
-    backend = "hf"
-    batch_size = 64
-
-    def __init__(self, out_dir: Path, adapter, solve):
-        self.out_dir, self.adapter, self.solve, self.calls = out_dir, adapter, solve, []
-
-    def _answer(self, text: str) -> str:
+def _answers(out_dir: Path, solve):
+    """The fake model's rule (tests/fakes.py): the problems of the run (read from its
+    rounds/*/problems.jsonl) right when `solve(problem)` says so and wrongly otherwise; the evaluation
+    benchmarks' first items always right."""
+    def answer(text: str):
         known = {}
-        for f in sorted(self.out_dir.glob("rounds/*/problems.jsonl")):
+        for f in sorted(out_dir.glob("rounds/*/problems.jsonl")):
             for p in read_jsonl(f):
                 key = p.get("problem") or p["prompt"]
                 right = f"Step by step.\n#### {p['answer']}" if "answer" in p else p["canonical_solution"]
-                known[key] = right if self.solve(p) else ("#### -1" if "answer" in p else "    return None\n")
+                known[key] = right if solve(p) else ("#### -1" if "answer" in p else "    return None\n")
         known.update({q: f"So.\n#### {a}" for q, a in GSM8K_EVAL.items()})
         known.update(HE_EVAL)
         # the last known text in the prompt is its task (a raw GSM8K prompt shows exemplars first)
         hits = [(text.rfind(k), v) for k, v in known.items() if k in text]
-        return max(hits, key=lambda h: h[0])[1] if hits else "no idea"
-
-    def generate(self, prompts, n=1, lora=None, **kw):
-        self.calls.append({"n_prompts": len(prompts), "lora": lora})
-        out = []
-        for prompt in prompts:
-            text = self._answer(prompt if isinstance(prompt, str) else prompt[-1]["content"])
-            out.append([sampling.Completion(text=text, token_ids=[1, 2], finish_reason="stop") for _ in range(n)])
-        return out
+        return [max(hits, key=lambda h: h[0])[1]] if hits else ["no idea"]
+    return answer
 
 
 class _Made(list):
-    """The samplers made, in order, and the rule they answer by (`rule["solve"]`)."""
+    """The samplers made, in order; `rule["solve"]` says which problems they answer right."""
 
 
 @pytest.fixture
-def stand_in(monkeypatch):
+def stand_in():
     made = _Made()
-    rule = {"solve": lambda p: p.get("level") == 1}
+    made.rule = {"solve": lambda p: p.get("level") == 1}
+    made.out = None
 
-    def factory(args, adapter=None, progress=True):
-        s = StandIn(Path(args.out_dir), adapter, rule["solve"])
-        made.append(s)
-        return s
+    def samplers(adapters=None):
+        return fake_factories(_answers(made.out, lambda p: made.rule["solve"](p)), made=made)(adapters)
 
-    monkeypatch.setattr(sampling, "sampler_from_args", factory)
-    made.rule = rule
+    made.samplers = samplers
     return made
+
+
+def _main_fake(script: str, argv: list[str], made) -> dict:
+    mod = _load(script)
+    args = mod.build_parser().parse_args(argv)
+    made.out = Path(args.out_dir)
+    return mod.main(args, samplers=made.samplers)
 
 
 def _train(model) -> list[str]:
@@ -260,7 +256,7 @@ def test_curriculum_math_moves_the_level_trains_evaluates_and_resumes(tiny_llama
     out = tmp_path / "run"
     argv = ["--format", "chat", "--limit", "2", "--iterations", "2", "--n-attempts", "2", "--out-dir", str(out),
             *_train(tiny_llama)]
-    m = _main("curriculum_math", argv)
+    m = _main_fake("curriculum_math", argv, stand_in)
     _check_rounds(out, m, "gsm8k")
     assert m["before/gsm8k/pass@1"] == m["after/gsm8k/pass@1"] == 1.0 and m["before/gsm8k/n_tasks"] == 2
     pairs = read_jsonl(out / "rounds/r01/pairs.jsonl")
@@ -268,33 +264,33 @@ def test_curriculum_math_moves_the_level_trains_evaluates_and_resumes(tiny_llama
                p["source"] == "curriculum_math/synthetic" for p in pairs)
     # round 1 solves with the base, round 2 with round 1's adapter; the evaluation holds the final one
     adapter = str(out / "rounds/r01/adapter")
-    assert [s.adapter for s in stand_in] == [None, [adapter], [adapter]]
+    assert [s.adapters for s in stand_in] == [[], [adapter], [adapter]]
     assert [c["lora"] for c in stand_in[2].calls] == [False, adapter]
     # a re-run loads no model; a killed round 2 (no round.json, torn verification) is finished from its files
-    assert _main("curriculum_math", argv)["curve/level"] == [1, 2] and len(stand_in) == 3
+    assert _main_fake("curriculum_math", argv, stand_in)["curve/level"] == [1, 2] and len(stand_in) == 3
     (out / "rounds/r02/round.json").unlink()
     ver = out / "rounds/r02/verified.jsonl"
     lines = ver.read_text().splitlines(keepends=True)
     ver.write_text(lines[0] + lines[1][:15])
-    again = _main("curriculum_math", argv)
+    again = _main_fake("curriculum_math", argv, stand_in)
     assert len(stand_in) == 3 and len(read_jsonl(ver)) == 4
     assert {k: v for k, v in again.items() if not k.startswith("time/")} == \
         {k: v for k, v in m.items() if not k.startswith("time/")}
     # more rounds extend the run: round 3 starts at the level round 2 chose, with round 1's adapter
-    more = _main("curriculum_math", [*argv[:5], "3", *argv[6:]])
+    more = _main_fake("curriculum_math", [*argv[:5], "3", *argv[6:]], stand_in)
     assert more["curve/level"] == [1, 2, 1] and more["round/3/pairs"] == 2 and more["round/3/train/pairs"] == 4
     final = str(out / "rounds/r03/adapter")
-    assert stand_in[3].adapter == [adapter] and more["final_adapter"] == final
+    assert stand_in[3].adapters == [adapter] and more["final_adapter"] == final
     # the new final adapter is evaluated afresh; the base's samples are kept
-    assert stand_in[4].adapter == [final] and [c["lora"] for c in stand_in[4].calls] == [final]
+    assert stand_in[4].adapters == [final] and [c["lora"] for c in stand_in[4].calls] == [final]
     with pytest.raises(TinyforgeError, match="other settings"):
-        _main("curriculum_math", [*argv, "--band-high", "0.9"])
+        _main_fake("curriculum_math", [*argv, "--band-high", "0.9"], stand_in)
 
 
 def test_curriculum_code_moves_the_level_trains_evaluates(tiny_llama, tmp_path, stand_in):
     out = tmp_path / "run"
-    m = _main("curriculum_code", ["--limit", "2", "--iterations", "2", "--n-attempts", "2", "--workers", "1",
-                                  "--out-dir", str(out), *_train(tiny_llama)])
+    m = _main_fake("curriculum_code", ["--limit", "2", "--iterations", "2", "--n-attempts", "2", "--workers", "1",
+                                       "--out-dir", str(out), *_train(tiny_llama)], stand_in)
     _check_rounds(out, m, "humaneval")
     assert m["before/humaneval_plus/pass@1"] == m["after/humaneval/pass@1"] == 1.0
     rows = read_jsonl(out / "rounds/r01/verified.jsonl")
@@ -310,7 +306,7 @@ def test_math_bootstrap_is_the_loop_without_levels(tiny_llama, tmp_path, stand_i
     out = tmp_path / "run"
     argv = ["--format", "chat", "--limit", "2", "--iterations", "2", "--n-attempts", "2", "--out-dir", str(out),
             *_train(tiny_llama)]
-    m = _main("math_bootstrap", argv)
+    m = _main_fake("math_bootstrap", argv, stand_in)
     probs = [read_jsonl(out / f"rounds/r0{r}/problems.jsonl") for r in (1, 2)]
     assert all(p["source"] == "gsm8k_train" and p["meta"]["source_id"].startswith("gsm8k/train/")
                for ps in probs for p in ps)
@@ -319,7 +315,7 @@ def test_math_bootstrap_is_the_loop_without_levels(tiny_llama, tmp_path, stand_i
     assert m["curve/solve_rate"] == [0.5, 0.0] and m["mined_pairs"] == 1 and m["round/1/mean_steps"] >= 1
     assert m["final_adapter"] == str(out / "rounds/r01/adapter") and "delta/gsm8k/pass@1" in m
     assert _png(out / "curriculum.png")
-    assert _main("math_bootstrap", argv)["mined_pairs"] == 1 and len(stand_in) == 3
+    assert _main_fake("math_bootstrap", argv, stand_in)["mined_pairs"] == 1 and len(stand_in) == 3
 
 
 def test_no_pair_in_any_round_stops_before_the_evaluation(tiny_llama, tmp_path, capsys):
@@ -347,8 +343,8 @@ def test_bad_band_is_one_clear_error_before_anything_is_written(tmp_path, capsys
         cli.run(mod.main, mod.build_parser,
                 ["--band-low", "0.8", "--band-high", "0.2", "--out-dir", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip().splitlines()
-    assert e.value.code == 2 and err == ["error: --band-low 0.8 is above --band-high 0.2: the band is the "
-                                         "solve-rate range [low, high] the level is held in"]
+    assert e.value.code == 2 and err == ["error: --band-low 0.8 is above the band's high end 0.2: the band is "
+                                         "the solve-rate range [low, high] the level is held in"]
     assert not (tmp_path / "r").exists()
     with pytest.raises(TinyforgeError, match="--start-level 9: the gsm8k_train source has levels 1-8"):
         _main("curriculum_math", ["--problem-source", "gsm8k_train", "--start-level", "9",
@@ -369,5 +365,5 @@ def test_guide_command_parses():
     a = mod.build_parser().parse_args("--model Qwen/Qwen2.5-3B --iterations 16 --tag curr_3b_rerun".split())
     assert (a.model, a.iterations, a.problems_per_round, a.band_low, a.band_high, a.max_len) == \
         ("Qwen/Qwen2.5-3B", 16, 64, 0.3, 0.7, 2048)
-    assert str(mining.run_dir_for("curriculum_math", a, curriculum.run_knobs(a, adaptive=True))) == "runs/curriculum_math/curr_3b_rerun"
+    assert str(cli.run_dir(a, "curriculum_math")) == "runs/curriculum_math/curr_3b_rerun"
     assert mod.build_parser().parse_args(["--problems_per_round", "8", "--band_low", "0.2"]).problems_per_round == 8

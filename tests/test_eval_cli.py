@@ -43,6 +43,7 @@ def test_eval_raw_writes_run_dir(tiny_llama, tmp_path, bench):
 def test_eval_plus_reports_base_and_plus(tiny_llama, tmp_path):
     m = _run_main("eval_plus", ["--bench", "humaneval_plus", *_common(tiny_llama, tmp_path)])
     assert {"base/pass@1", "plus/pass@1", "n_tasks"} <= set(m)
+    assert m["pass@1"] == m["plus/pass@1"]  # pass@1 on every benchmark: here the plus verdict
     rows = read_jsonl(tmp_path / "results.jsonl")
     assert all("base_passed" in r for r in rows)
 
@@ -63,8 +64,10 @@ def test_several_adapters_share_one_base(tiny_llama, tiny_lora, tmp_path, monkey
                                "--with-base", *_common(tiny_llama, tmp_path)])
     assert len(built) == 1
     labels = [tiny_lora.name, f"{tiny_lora.name}-2"]
-    assert {"base/pass@1", f"{labels[0]}/pass@1", f"{labels[1]}/pass@1"} <= set(m)
-    base = read_jsonl(tmp_path / "base" / "samples.jsonl")
+    # the base model is `base_model/`: `base/` means HumanEval+'s base tests on every script
+    assert {"base_model/pass@1", f"{labels[0]}/pass@1", f"{labels[1]}/pass@1"} <= set(m)
+    assert not any(k.startswith("base/") for k in m)
+    base = read_jsonl(tmp_path / "base_model" / "samples.jsonl")
     adapted = read_jsonl(tmp_path / labels[0] / "samples.jsonl")
     assert [s["completion"] for s in base] != [s["completion"] for s in adapted]
     assert [s["completion"] for s in adapted] == \
@@ -85,7 +88,7 @@ def test_sweep_loop_gets_a_run_dir_per_adapter(tiny_llama, tiny_lora, tmp_path, 
     _run_main("eval_raw", argv)
     dirs = sorted(p.parent for p in (tmp_path / "runs").rglob("samples.jsonl"))
     assert len(dirs) == 3 and len({p.name for p in dirs}) == 3 and all("adapter-" in p.name for p in dirs[:2])
-    with pytest.raises(TinyforgeError, match="other settings.*max_new_tokens"):
+    with pytest.raises(TinyforgeError, match="other settings.*--max-new-tokens 4 there, 6 now.*another --out-dir"):
         _run_main("eval_raw", [*argv[:-4], "--max-new-tokens", "6", "--workers", "1", "--out-dir", str(dirs[0])])
 
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tinyforge import execution, mining
+from tinyforge import execution, mining, tasks
 from tinyforge.benchmarks import load_benchmark
 from tinyforge.io import DataError, read_jsonl, write_jsonl
 
@@ -218,9 +218,12 @@ def test_mine_pairs_distinct_verified_solutions_and_fields():
 
     rows = [row(0, False, "    return xs\n"), row(1, True, SOLUTION_BODY),
             row(2, True, SOLUTION_BODY.replace("    return out", "    # done\n    return out")), row(3, True, c)]
-    one = mining.mine_pairs([p], rows, fmt="raw", source="bootstrap/self", max_per_problem=1)
+    def code(fmt, k=1):
+        return tasks.CodeTasks(tasks.AttemptSettings(format=fmt, max_pairs_per_problem=k))
+
+    one = code("raw").pairs([p], rows, "bootstrap/self")
     assert [x["meta"]["attempt_id"] for x in one] == ["self/0_0/1"]
-    many = mining.mine_pairs([p], rows, fmt="raw", source="bootstrap/self", max_per_problem=4)
+    many = code("raw", 4).pairs([p], rows, "bootstrap/self")
     assert [x["meta"]["attempt_id"] for x in many] == ["self/0_0/1", "self/0_0/3"]  # /2 is /1 plus a comment
     pair = many[0]
     assert {"id", "prompt", "completion", "source", "task_id", "meta"} <= set(pair)
@@ -229,7 +232,7 @@ def test_mine_pairs_distinct_verified_solutions_and_fields():
     assert pair["meta"]["n_verified"] == 3 and pair["meta"]["n_distinct"] == 2
     assert len({x["id"] for x in many}) == 2
     fenced = "```python\ndef running_max(xs):\n" + SOLUTION_BODY + "```"
-    chat = mining.mine_pairs([p], [dict(rows[1], completion=fenced)], fmt="chat", source="s")[0]
+    chat = code("chat").pairs([p], [dict(rows[1], completion=fenced)], "s")[0]
     assert chat["meta"]["format"] == "chat" and "```python\n" + p["prompt"].rstrip() in chat["prompt"]
 
 
@@ -258,57 +261,12 @@ def test_problem_file_errors_name_file_and_line(tmp_path):
         mining.load_problem_file(f)
 
 
-def test_deltas_and_table():
-    flat = {"before/humaneval/pass@1": 0.25, "after/humaneval/pass@1": 0.5, "before/humaneval/n_tasks": 4,
-            "after/humaneval/n_tasks": 4, "before/humaneval_plus/plus/pass@1": 0.2,
-            "after/humaneval_plus/plus/pass@1": 0.1}
-    d = mining.deltas(flat)
-    assert d == {"delta/humaneval/pass@1": 0.25, "delta/humaneval_plus/plus/pass@1": -0.1}
-    table = mining.before_after_table({**flat, **d}, ["before", "after"], ["humaneval"])
-    assert "25.0%" in table and "50.0%" in table and "+25.0pp" in table
-
-
 def test_shortest_reference_first():
     probs = [{"task_id": "long", "canonical_solution": "def f(x):\n    y = x\n    return y\n"},
              {"task_id": "none"},
              {"task_id": "short", "canonical_solution": "def f(x):\n    return x\n"},
              {"task_id": "short2", "canonical_solution": "def f(x):\n\n    return x + 1\n"}]
     assert [p["task_id"] for p in mining.order_by_reference_length(probs)] == ["short", "short2", "long", "none"]
-
-
-def _per_task(run_dir, label, bench, values):
-    d = run_dir / "eval" / label / bench
-    d.mkdir(parents=True)
-    write_jsonl(d / "per_task.jsonl", [{"task_id": f"T/{i}", "n": 1, "c": int(v), "pass@1": float(v)}
-                                        for i, v in enumerate(values)])
-
-
-def test_paired_delta_interval_is_over_task_differences(tmp_path):
-    _per_task(tmp_path, "before", "humaneval", [0, 0, 1, 1, 0, 0, 0, 0])
-    _per_task(tmp_path, "after", "humaneval", [1, 1, 1, 1, 1, 1, 1, 1])
-    d = mining.paired_delta(tmp_path, "humaneval")
-    assert d["delta/humaneval/n_tasks"] == 8
-    assert 0 < d["delta/humaneval/pass@1_ci_low"] <= 0.75 <= d["delta/humaneval/pass@1_ci_high"] <= 1
-    assert mining.paired_delta(tmp_path, "mbpp") == {}  # not evaluated: nothing claimed
-
-
-def test_lift_verdict_says_zero_and_negative_plainly(tmp_path):
-    _per_task(tmp_path, "before", "humaneval", [1, 0, 0, 0, 0, 0, 0, 0])
-    _per_task(tmp_path, "after", "humaneval", [1, 0, 0, 0, 0, 0, 0, 0])
-    flat = {"before/humaneval/pass@1": 0.125, "after/humaneval/pass@1": 0.125}
-    flat.update(mining.deltas(flat, run_dir=tmp_path))
-    assert mining.lift_verdict(flat).startswith("no lift:") and "unchanged" in mining.lift_verdict(flat)
-    worse = {"before/humaneval/pass@1": 0.125, "after/humaneval/pass@1": 0.0,
-             "delta/humaneval/pass@1_ci_low": -0.375, "delta/humaneval/pass@1_ci_high": 0.0, "delta/humaneval/n_tasks": 8}
-    assert mining.lift_verdict(worse).startswith("no lift:") and "-12.5 pp" in mining.lift_verdict(worse)
-    noisy = {"before/humaneval/pass@1": 0.0, "after/humaneval/pass@1": 0.125,
-             "delta/humaneval/pass@1_ci_low": 0.0, "delta/humaneval/pass@1_ci_high": 0.375, "delta/humaneval/n_tasks": 8}
-    assert mining.lift_verdict(noisy).startswith("no clear lift:")
-    real = {**noisy, "delta/humaneval/pass@1_ci_low": 0.05}
-    assert mining.lift_verdict(real).startswith("lift:")
-    down = {**worse, "delta/humaneval/pass@1_ci_high": -0.05}
-    assert mining.lift_verdict(down).startswith("regression:")
-    assert mining.lift_verdict({}) is None
 
 
 def test_shipped_pairs_pass_their_tasks_tests():

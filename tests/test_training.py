@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tinyforge import training
+from tinyforge import cli, training
+from tinyforge import pairs as pairs_mod
 from tinyforge.io import DataError, TinyforgeError, read_json
 
 SCRIPT = REPO / "recipe" / "train_on_pairs.py"
@@ -66,13 +67,16 @@ def test_guide_commands_parse_with_documented_defaults():
     p = _script().build_parser()
     a = p.parse_args("--model Qwen/Qwen2.5-7B --pairs data/pairs_7b_40.jsonl --seed 13 --lora-rank 16 "
                      "--out adapter_7b_seed13".split())
-    assert (a.out, a.seed, a.lora_rank, a.epochs, a.lr, a.batch_size, a.max_len) == \
+    assert (a.out_dir, a.seed, a.lora_rank, a.epochs, a.lr, a.train_batch_size, a.max_len) == \
         ("adapter_7b_seed13", 13, 16, 3.0, 2e-4, 4, 1024)
-    assert _script().settings_from_args(a).alpha == 32.0          # alpha defaults to 2 x rank
+    assert cli.sft_settings(a).alpha == 32.0          # alpha defaults to 2 x rank
     a = p.parse_args("--model Qwen/Qwen2.5-7B --pairs /tmp/pairs_10.jsonl --out adapter_n10 --epochs 2".split())
-    assert a.out == "adapter_n10" and a.epochs == 2.0
+    assert a.out_dir == "adapter_n10" and a.epochs == 2.0
     a = p.parse_args(["--pairs", "x.jsonl", "--out-dir", "d", "--lora_rank", "32", "--warmup_ratio", "0.2"])
-    assert (a.out, a.lora_rank, a.warmup_ratio) == ("d", 32, 0.2)
+    assert (a.out_dir, a.lora_rank, a.warmup_ratio) == ("d", 32, 0.2)
+    # the training batch has its own flag: --batch-size is the decode batch in every script that samples
+    with pytest.raises(SystemExit):
+        p.parse_args(["--pairs", "x.jsonl", "--batch" + "-size", "4"])
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -83,7 +87,7 @@ def test_missing_field_names_file_and_line(tmp_path):
     lines = [json.dumps(PAIRS[0]), "", json.dumps({"id": "x", "prompt": "p", "source": "s"})]
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match=rf"^{path}:3: missing field 'completion'"):
-        training.load_pairs(path)
+        pairs_mod.load_pairs(path)
     r = _cli("--pairs", str(path), "--out", str(tmp_path / "out"))
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [r.stderr.strip()]          # exactly one line
@@ -94,7 +98,7 @@ def test_missing_field_names_file_and_line(tmp_path):
 def test_non_string_completion_names_line(tmp_path):
     path = _write_pairs(tmp_path / "p.jsonl", [PAIRS[0], {**PAIRS[1], "completion": ["a"]}])
     with pytest.raises(DataError, match=rf"^{path}:2: field 'completion': expected a non-empty string"):
-        training.load_pairs(path)
+        pairs_mod.load_pairs(path)
 
 
 @pytest.mark.parametrize("content,limit", [("", None), ("\n\n", None), (json.dumps(PAIRS[0]) + "\n", 0)])
@@ -114,7 +118,9 @@ def test_zero_pairs_stop_before_any_model_is_loaded(tmp_path, monkeypatch, conte
         _run_main(argv)
     assert not (tmp_path / "out").exists()
     r = _cli(*argv)
-    assert r.returncode == 2 and "no pairs to train on" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    # as a command, --limit 0 is refused before anything is read
+    want = "no pairs to train on" if limit is None else "--limit 0: expected N >= 1"
+    assert r.returncode == 2 and want in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_pairs_of_another_format_are_refused_before_loading(tmp_path):
@@ -124,14 +130,14 @@ def test_pairs_of_another_format_are_refused_before_loading(tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert r.stderr.startswith(f"error: {path}:2: a chat-format pair, but this run trains --format raw")
     assert not (tmp_path / "out").exists()
-    training.check_pair_format(training.load_pairs(path)[1:], "chat", path)  # the right format passes
+    pairs_mod.check_format(pairs_mod.load_pairs(path)[1:], "chat", path)  # the right format passes
 
 
 def test_shipped_pairs_load_and_are_chat_format():
     path = REPO / "data" / "pairs_smollm2_135m_mbpp_chat.jsonl"
-    pairs = training.load_pairs(path)
+    pairs = pairs_mod.load_pairs(path)
     assert len(pairs) >= 20 and all(p["meta"]["format"] == "chat" and p["meta"]["verified"] for p in pairs)
-    training.check_pair_format(pairs, "chat", path)
+    pairs_mod.check_format(pairs, "chat", path)
 
 
 def test_prompts_longer_than_max_len_leave_nothing_to_learn(tiny_llama, tmp_path):
@@ -237,7 +243,7 @@ def test_main_writes_adapter_dir_and_resumes(tiny_llama, tmp_path, monkeypatch):
     pairs = _write_pairs(tmp_path / "pairs.jsonl", PAIRS[:4])
     out = tmp_path / "adapter"
     argv = ["--model", str(tiny_llama), "--pairs", str(pairs), "--limit", "2", "--epochs", "1",
-            "--batch-size", "1", "--lora-rank", "4", "--out-dir", str(out)]
+            "--train-batch-size", "1", "--lora-rank", "4", "--out-dir", str(out)]
     m = _run_main(argv)
     for f in ("adapter_config.json", "adapter_model.safetensors", "train_log.json", "config.json", "metrics.json"):
         assert (out / f).is_file(), f
@@ -260,7 +266,7 @@ def test_main_writes_adapter_dir_and_resumes(tiny_llama, tmp_path, monkeypatch):
     # Same command again: the finished adapter is kept, not retrained.
     monkeypatch.setattr(training, "train_lora", lambda *a, **k: pytest.fail("retrained a finished run"))
     assert _run_main(argv) == read_json(out / "metrics.json")
-    with pytest.raises(TinyforgeError, match="other settings.*lora_rank"):
+    with pytest.raises(TinyforgeError, match=r"other settings \(--lora-rank 4 there, 8 now\): pass --overwrite"):
         _run_main(argv[:-4] + ["--lora-rank", "8", "--out-dir", str(out)])
 
 
@@ -290,7 +296,7 @@ def test_packing_runs_padding_free_and_is_checked(tiny_llama, tmp_path):
 
     pairs = _write_pairs(tmp_path / "pairs.jsonl", PAIRS)
     m = _run_main(["--model", str(tiny_llama), "--pairs", str(pairs), "--packing", "--max-len", "64",
-                   "--batch-size", "2", "--epochs", "1", "--out", str(tmp_path / "a")])
+                   "--train-batch-size", "2", "--epochs", "1", "--out", str(tmp_path / "a")])
     assert m["train/rows"] < m["train/pairs"] and m["train/steps"] >= 1      # several pairs per row
 
     tok = models.load_tokenizer(str(tiny_llama), for_training=True)
@@ -348,11 +354,11 @@ def test_lr_schedule_is_identical_with_1_and_2_processes(tiny_llama, tmp_path):
     pairs = _write_pairs(tmp_path / "pairs.jsonl", PAIRS)
     common = ["--model", str(tiny_llama), "--pairs", str(pairs), "--epochs", "2", "--lr", "1e-3",
               "--lora-dropout", "0", "--warmup-ratio", "0.3", "--lora-rank", "4"]
-    one = _run_main(common + ["--batch-size", "4", "--out", str(tmp_path / "p1")])
+    one = _run_main(common + ["--train-batch-size", "4", "--out", str(tmp_path / "p1")])
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
                 str(REPO / "configs" / "accelerate" / "cpu_2proc.yaml")]
-    r = subprocess.run(launcher + [str(SCRIPT), *common, "--batch-size", "2", "--out", str(tmp_path / "p2")],
+    r = subprocess.run(launcher + [str(SCRIPT), *common, "--train-batch-size", "2", "--out", str(tmp_path / "p2")],
                        capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     log1, log2 = read_json(tmp_path / "p1" / "train_log.json"), read_json(tmp_path / "p2" / "train_log.json")

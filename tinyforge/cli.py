@@ -140,6 +140,8 @@ def run(main: Callable[[argparse.Namespace], object], build_parser: Callable[[],
         if not args.dry_run:
             _threads()
         main(args)
+    except SettingsError as exc:  # raised past the settings builders (which translate renamed fields)
+        sys.exit(_fail(f"{flag_of(exc.field)} {exc.problem}"))
     except TinyforgeError as exc:
         sys.exit(_fail(str(exc)))
     except KeyboardInterrupt:
@@ -838,7 +840,7 @@ def recipe_plan(stage: str, path: Path, args, *, stages: Sequence[tuple[str, str
     return plan
 
 
-def curriculum_main(args, stage: str, kind: str, *, adaptive: bool) -> dict:
+def curriculum_main(args, stage: str, kind: str, *, adaptive: bool, samplers=None) -> dict:
     """main() of recipe/curriculum_math.py, curriculum_code.py and math_bootstrap.py."""
     from tinyforge import curriculum
     from tinyforge.sampling import sampler_factories
@@ -860,7 +862,8 @@ def curriculum_main(args, stage: str, kind: str, *, adaptive: bool) -> dict:
     if args.dry_run:
         return plan.show()
     metrics = open_run(args, stage, path)
-    return curriculum.run(cs, stage, path, sampler_factories(ss), sft, evals, metrics)
+    with flag_names():
+        return curriculum.run(cs, stage, path, samplers or sampler_factories(ss), sft, evals, metrics)
 
 
 def harvest_plan(stage: str, path: Path, args, mine, *, evals=None, train: bool = True, warmup=None) -> Plan:
@@ -880,7 +883,7 @@ def harvest_plan(stage: str, path: Path, args, mine, *, evals=None, train: bool 
     return recipe_plan(stage, path, args, stages=stages, inputs=inputs, evals=evals)
 
 
-def multi_pair_main(args, stage: str = "multi_pair") -> dict:
+def multi_pair_main(args, stage: str = "multi_pair", samplers=None) -> dict:
     """main() of recipe/multi_pair.py and recipe/multi_pair_14b.py (the guide's name for it)."""
     from tinyforge import comparisons, recipes
     from tinyforge.pairs import load_pairs
@@ -900,7 +903,7 @@ def multi_pair_main(args, stage: str = "multi_pair") -> dict:
     if wp and not warmup:
         raise TinyforgeError(f"{wp}: no pairs in the warm-up file")
     metrics = open_run(args, stage, path)
-    m = recipes.multi_pair(mine, sft, evals, path, sampler_factories(ss), warmup=warmup,
+    m = recipes.multi_pair(mine, sft, evals, path, samplers or sampler_factories(ss), warmup=warmup,
                            warmup_mode=args.warmup_mode, stage=stage, metrics=metrics, config=vars(args))
     print(f"run dir: {path}")
     verdict = comparisons.verdict(m)
