@@ -30,7 +30,7 @@ demo: setup
 		--out-dir runs/demo/bootstrap
 
 test: setup
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" --durations=15
 
 # Performance figures (print, not assert) and the full-benchmark checks kept out of `make test`.
 bench: setup

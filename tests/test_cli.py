@@ -67,3 +67,65 @@ def test_shard_and_stop_helpers():
     assert cli.unescape("\\nclass ") == "\nclass "
     assert str(cli.default_run_dir("eval", "Qwen/Qwen2.5-7B", {"n": 8, "t": 0.7, "x": None}, 13)) == \
         "runs/eval/Qwen2.5-7B_n8_t0.7_s13"
+
+
+TRAINING_SCRIPTS = ["recipe/train_on_pairs.py", "recipe/bootstrap.py", "recipe/multi_pair.py",
+                    "recipe/multi_pair_14b.py", "recipe/curriculum_math.py", "recipe/curriculum_code.py",
+                    "recipe/math_bootstrap.py"]
+
+
+@pytest.mark.parametrize("script", TRAINING_SCRIPTS)
+def test_training_scripts_report_like_trl(script):
+    from tests.conftest import load_script
+
+    p = load_script(script).build_parser()
+    a = p.parse_args(["--report-to", "tensorboard", "--run-name", "r1"] +
+                     (["--pairs", "x.jsonl"] if "train_on_pairs" in script else []))
+    s = cli.sft_settings(a)
+    assert (s.report_to, s.run_name) == ("tensorboard", "r1")
+    assert p.parse_args(["--pairs", "x"] if "train_on_pairs" in script else []).report_to == "none"
+
+
+def test_report_to_and_run_name_reach_the_trainer_config(tmp_path):
+    from tinyforge import training
+
+    cfg = training.make_sft_args(training.SFTSettings(run_name="sweep-n10"), tmp_path / "a")
+    assert cfg.report_to == [] or cfg.report_to == "none" or cfg.report_to == ["none"]
+    assert cfg.run_name == "sweep-n10"
+    assert training.make_sft_args(training.SFTSettings(), tmp_path / "adapter_n21").run_name == "adapter_n21"
+
+
+def test_a_flag_is_defined_once_and_means_one_thing():
+    # every script's options come from cli.FLAGS: no script defines a flag of its own
+    import re
+
+    for script in SCRIPTS:
+        if script.parent.name == "perf":
+            continue
+        src = script.read_text()
+        assert not re.search(r"add_argument\(\s*['\"]--", src), f"{script} defines a flag outside tinyforge/cli.py"
+    assert cli.FLAGS["batch_size"].option == "--batch-size" and "decode" in cli.FLAGS["batch_size"].kw["help"]
+    assert cli.FLAGS["train_batch_size"].option == "--train-batch-size"
+
+
+def test_settings_errors_name_the_flag_the_user_typed():
+    from tests.conftest import load_script
+
+    a = load_script("recipe/bootstrap.py").build_parser().parse_args(["--train-batch-size", "0"])
+    with pytest.raises(TinyforgeError, match=r"^--train-batch-size must be >= 1, got 0$"):
+        cli.sft_settings(a)
+    a = load_script("recipe/bootstrap.py").build_parser().parse_args(["--temperature", "-1"])
+    with pytest.raises(TinyforgeError, match=r"^--temperature must be >= 0"):
+        cli.mining_settings(a)
+    a = load_script("recipe/bootstrap.py").build_parser().parse_args(["--eval-n-samples", "0"])
+    with pytest.raises(TinyforgeError, match=r"^--eval-n-samples must be >= 1"):
+        cli.recipe_evals(a, ["humaneval"])
+
+
+def test_run_dir_names_come_from_the_flags():
+    from tests.conftest import load_script
+
+    a = load_script("recipe/bootstrap.py").build_parser().parse_args(["--model", "Qwen/Qwen2.5-7B", "--seed", "3"])
+    assert str(cli.run_dir(a, "bootstrap")) == "runs/bootstrap/Qwen2.5-7B_t0.8_fmtraw_srcself_np100_na8_mp1_r16_ep3.0_s3"
+    assert set(cli.resume_knobs(a)) >= {"model", "n_attempts", "lora_rank", "eval_n_samples", "temperature"}
+    assert "batch_size" not in cli.resume_knobs(a) and "iterations" not in cli.resume_knobs(a)
