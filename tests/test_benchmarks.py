@@ -350,7 +350,29 @@ def test_mbpp_plus_set_valued_assertions(tmp_path):
     ok, err = runs_ok(solution + test_code(p, "mbpp_plus"), tmp_path)
     assert ok, err
     assert "set(extract_singly(" in by_id("mbpp_plus", "Mbpp/140")["test"]
-    assert "Mbpp/7" in code_tasks.SET_OUTPUT_TASKS
+    wrong = "def similar_elements(a, b):\n    return sorted(set(a) | set(b))\n"
+    ok, _ = runs_ok(wrong + test_code(p, "mbpp_plus"), tmp_path)
+    assert not ok  # set comparison still checks the elements
+
+
+# evalplus 0.3.1 eval/_special_oracle.py, MBPP_OUTPUT_SET_EQ_TASKS: entry points, with the task ids
+# of its comments. Written out here, as the upstream fact, so that a change to our list is deliberate.
+EVALPLUS_SET_EQ = {"Mbpp/2": "similar_elements", "Mbpp/7": "find_char_long",
+                   "Mbpp/111": "common_in_nested_lists", "Mbpp/140": "extract_singly",
+                   "Mbpp/232": "larg_nnum", "Mbpp/249": "intersection_array",
+                   "Mbpp/579": "find_dissimilar", "Mbpp/769": "Diff"}
+
+
+def test_set_output_tasks_are_evalplus_list():
+    assert code_tasks.SET_OUTPUT_TASKS == set(EVALPLUS_SET_EQ)
+    from tinyforge import benchmarks
+    assert benchmarks.SET_OUTPUT_TASKS is code_tasks.SET_OUTPUT_TASKS
+    # EvalPlus matches by entry point: the shipped tasks with those ids have those entry points
+    # (Mbpp/249 is not in MBPP+ v0.2.0), and no other shipped task has one of those names.
+    shipped = {p["task_id"]: p["entry_point"] for p in load("mbpp_plus")}
+    named = {t: e for t, e in shipped.items() if e in EVALPLUS_SET_EQ.values()}
+    assert named == {t: e for t, e in EVALPLUS_SET_EQ.items() if t != "Mbpp/249"}
+    assert "Mbpp/249" not in shipped
 
 
 def test_test_code_plus_needs_a_hub_record():
@@ -461,11 +483,29 @@ def test_hub_copy_of_humaneval_plus_matches_native_and_task_32_passes(shared_ben
     assert ok, err
 
 
-def test_every_benchmark_has_prompts_and_stops_in_all_its_formats():
-    for name, spec in BENCHMARKS.items():
-        p = load(name)[0]
-        fmts = ("raw", "chat", "chat_continue") if spec.kind == "code" else ("raw", "chat")
-        for fmt in fmts:
+@pytest.mark.parametrize("name", sorted(BENCHMARKS))
+def test_every_benchmark_has_prompts_and_stops_in_all_its_formats(name):
+    spec = BENCHMARKS[name]
+    recs = load(name)
+    code = spec.kind == "code"
+    # what a model that answers like the reference would write: no stop set may cut it (DESIGN.md:
+    # a wrong stop set cuts code and fakes a low score)
+    refs = [p["canonical_solution"] if code else p.get("solution") or p.get("answer_raw") for p in recs]
+    fmts = ("raw", "chat", "chat_continue") if code else ("raw", "chat")
+    for fmt in fmts:
+        stops = default_stop(name, fmt)
+        assert all(type(s) is str and s for s in stops), (fmt, stops)
+        assert [p["task_id"] for p, r in zip(recs, refs) if r and cut_at_stops(r, stops) != r] == [], fmt
+        for p in recs[:3]:
             prompt = build_prompt(p, name, fmt)
-            assert isinstance(prompt, str if fmt == "raw" else list) and prompt
-            assert isinstance(default_stop(name, fmt), list)
+            if fmt == "raw":
+                assert type(prompt) is str
+                text = prompt
+            else:
+                assert prompt[-1]["role"] == ("assistant" if fmt == "chat_continue" else "user")
+                text = "\n".join(m["content"] for m in prompt)
+            own = p["problem"] if not code else p["prompt"] if spec.family == "humaneval" else p["text"]
+            assert own in text, (fmt, p["task_id"])
+    # every record has a reference to check, except where the data has none: GSM-Hard carries a
+    # program, AIME 2025 answers only
+    assert all(refs) or name in ("gsm_hard", "aime25"), name

@@ -437,5 +437,6 @@ def test_pool_replaces_a_dead_worker_and_reports_errors():
 def test_pool_leaves_no_worker_behind():
     import multiprocessing
 
-    grading._pool_map(eval, [(SLEEP_30,), ("1",)], workers=2, timeout=0.5, grace=0.5)
+    out = grading._pool_map(eval, [(SLEEP_30,), ("1",)], workers=2, timeout=0.5, grace=0.5)
+    assert out == [("timeout", None), ("ok", 1)]  # the workers really ran (and one hung)
     assert multiprocessing.active_children() == []

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tinyforge.io import (DataError, JsonlWriter, read_json, read_jsonl, save_config, save_metrics,
-                          write_json, write_jsonl)
+from tinyforge.io import (DataError, JsonlWriter, git_commit, read_json, read_jsonl, save_config,
+                          save_metrics, write_json, write_jsonl)
 
 
 def test_read_jsonl_reports_file_and_line(tmp_path):
@@ -85,11 +85,39 @@ def test_atomic_json_and_config(tmp_path):
     (tmp_path / "bad.json").write_text('{\n"x": }')
     with pytest.raises(DataError, match=r"bad\.json:2:"):
         read_json(tmp_path / "bad.json")
-    cfg = save_config(tmp_path, argparse.Namespace(model="m", seed=3), backend="hf")
+    cfg = save_config(tmp_path, argparse.Namespace(model="m", seed=3, _private=1), backend="hf")
     disk = json.loads((tmp_path / "config.json").read_text())
+    assert disk == cfg  # what is returned is what was written
     assert disk["args"] == {"model": "m", "seed": 3} and disk["backend"] == "hf"
-    assert {"torch", "transformers", "peft", "trl", "python"} <= set(disk["versions"])
-    assert "git_commit" in cfg
+    import platform
+
+    import torch
+    import transformers
+    assert disk["versions"]["python"] == platform.python_version()
+    assert disk["versions"]["torch"] == torch.__version__
+    assert disk["versions"]["transformers"] == transformers.__version__
+    assert {"peft", "trl"} <= set(disk["versions"])
+    assert cfg["git_commit"] == git_commit()
     save_metrics(tmp_path, {"pass@1": 0.5})
     assert read_json(tmp_path / "metrics.json") == {"pass@1": 0.5}
     assert write_jsonl(tmp_path / "o.jsonl", [{"a": 1}, {"a": 2}]) == 2
+
+
+def test_git_commit_names_the_checkout_and_marks_local_changes(tmp_path):
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t",
+                               *args], check=True, capture_output=True, text=True).stdout.strip()
+
+    assert git_commit(tmp_path) is None  # not a checkout
+    git("init", "-q")
+    (tmp_path / "a.txt").write_text("1")
+    git("add", "a.txt")
+    git("commit", "-q", "-m", "one")
+    sha = git("rev-parse", "HEAD")
+    assert len(sha) == 40 and git_commit(tmp_path) == sha
+    (tmp_path / "new.txt").write_text("untracked files do not make it dirty")
+    assert git_commit(tmp_path) == sha
+    (tmp_path / "a.txt").write_text("2")
+    assert git_commit(tmp_path) == sha + "+dirty"

@@ -37,12 +37,12 @@ def test_greedy_matches_transformers_generate(sampler):
 def test_n_samples_and_lengths(sampler):
     outs = sampler.generate(PROMPTS, n=3, temperature=1.0, max_new_tokens=10, seed=3)
     assert len(outs) == len(PROMPTS) and all(len(o) == 3 for o in outs)
+    eos = sampler.eos_ids
     for o in outs:
         for c in o:
-            assert 1 <= c.n_tokens <= 10
-            assert c.finish_reason in ("stop", "length")
-            if c.finish_reason == "length":
-                assert c.n_tokens == 10
+            ended = c.token_ids[-1] in eos
+            assert c.finish_reason == ("stop" if ended else "length")
+            assert 1 <= c.n_tokens <= 10 and (ended or c.n_tokens == 10)
     # n samples of a prompt are distinct draws, not copies
     assert any(len({c.text for c in o}) > 1 for o in outs)
 
@@ -82,15 +82,37 @@ def test_stop_string_cuts_text_like_vllm(sampler):
     assert stop in sampler.tokenizer.decode(cut.token_ids)
 
 
-def test_eos_and_length_finish_reasons(sampler):
-    outs = sampler.generate(PROMPTS, n=4, temperature=1.0, max_new_tokens=30, seed=0)
-    eos = sampler.tokenizer.eos_token_id
-    for o in outs:
-        for c in o:
-            if c.finish_reason == "stop":
-                assert c.token_ids[-1] == eos and c.stop_reason is None
-            else:
-                assert c.n_tokens == 30 and eos not in c.token_ids
+def test_eos_and_length_finish_reasons(tiny_llama, sampler):
+    """Rows that reach EOS end there ("stop", EOS kept as the last token id); the others run to the
+    length limit, their tokens unchanged by batch-mates that stopped. The tiny random model never
+    samples its EOS on its own, so the test makes an ordinary token that some samples contain (and
+    others do not) an extra EOS id, as generation_config may list several (Llama 3's <|eot_id|>)."""
+    import copy
+
+    kw = dict(n=4, temperature=1.0, max_new_tokens=30, seed=0)
+    free = [c.token_ids for o in sampler.generate(PROMPTS, **kw) for c in o]
+    counts = {t: sum(t in row[1:] for row in free) for row in free for t in row[1:]}
+    t_eos = max((t for t, k in counts.items() if k < len(free)), key=lambda t: (counts[t], -t))
+    model = copy.deepcopy(sampler.model)
+    model.generation_config.eos_token_id = [sampler.tokenizer.eos_token_id, t_eos]
+    eos_sampler = HFSampler(str(tiny_llama), model_obj=model, tokenizer=sampler.tokenizer)
+    assert eos_sampler.eos_ids == {sampler.tokenizer.eos_token_id, t_eos}
+    got = [c for o in eos_sampler.generate(PROMPTS, **kw) for c in o]
+    reasons = []
+    for row, c in zip(free, got):
+        if t_eos in row:
+            assert c.token_ids == row[:row.index(t_eos) + 1] and c.stop_reason is None
+        else:
+            assert c.token_ids == row and c.n_tokens == 30
+        assert c.text == sampler.tokenizer.decode(c.token_ids, skip_special_tokens=True)
+        reasons.append(c.finish_reason)
+    assert reasons == ["stop" if t_eos in row else "length" for row in free]
+    assert "stop" in reasons and "length" in reasons
+    # the tokenizer's own EOS (a special token) ends a row too, and leaves no text
+    only_eos = sampler.generate(PROMPTS, n=2, temperature=1.0, max_new_tokens=5, seed=0,
+                                allowed_token_ids=[sampler.tokenizer.eos_token_id])
+    assert {(c.finish_reason, tuple(c.token_ids), c.text) for o in only_eos for c in o} == \
+        {("stop", (sampler.tokenizer.eos_token_id,), "")}
 
 
 def test_allowed_token_ids(sampler):
@@ -153,10 +175,19 @@ def test_chat_prompts_use_template_without_double_bos(tiny_llama_bos):
     assert tok.decode(cont).endswith("def f():")
 
 
-def test_chat_generation_runs(sampler):
-    out = sampler.generate([[{"role": "user", "content": "Write add."}]], n=2, temperature=1.0,
-                           max_new_tokens=6, seed=1)
-    assert len(out[0]) == 2 and all(c.n_tokens >= 1 for c in out[0])
+def test_chat_generation_decodes_the_templated_prompt(sampler):
+    msgs = [{"role": "user", "content": "Write add."}]
+    tok = sampler.tokenizer
+    ids = encode_prompt(tok, msgs)
+    assert tok.decode(ids) == "<|im_start|>user\nWrite add.<|im_end|>\n<|im_start|>assistant\n"
+    out = sampler.generate([msgs], n=2, max_new_tokens=6)[0]
+    x = torch.tensor([ids])
+    ref = sampler.model.generate(x, attention_mask=torch.ones_like(x), do_sample=False, max_new_tokens=6,
+                                 pad_token_id=tok.pad_token_id,
+                                 eos_token_id=tok.eos_token_id)[0, len(ids):].tolist()
+    assert [c.token_ids for c in out] == [ref, ref]
+    sampled = sampler.generate([msgs], n=2, temperature=1.0, max_new_tokens=6, seed=1)[0]
+    assert sampled[0].token_ids != sampled[1].token_ids  # n samples are draws, not copies
 
 
 def test_bad_arguments(sampler):

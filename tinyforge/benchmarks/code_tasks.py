@@ -24,7 +24,8 @@ Upstream defects handled here (see data/benchmarks/MANIFEST.md):
 * MBPP+ hash seed (EvalPlus issue #148): the reference outputs of tasks 2, 7, 111, 140, 232, 579 and
   769 come from `tuple(set(...))`-like code, whose order depends on PYTHONHASHSEED for strings.
   Expected outputs computed in one process and compared with a candidate's in another must be
-  compared as sets there (`SET_OUTPUT_TASKS`, mirrored by tinyforge.execution).
+  compared as sets there. `SET_OUTPUT_TASKS` is EvalPlus's list of such tasks (it also holds 249),
+  and the one that tinyforge.execution grades with.
 * MBPP tasks 367 and 927: `test_setup_code` builds trees with the `Node` class that the solution
   defines, so the setup runs after the solution: `solution_code() + test_code()` has that order.
 """
@@ -43,8 +44,21 @@ from . import data
 # MBPP splits by task id, from the google-research mbpp README (Austin et al. 2021).
 MBPP_SPLITS = {"test": (11, 510), "prompt": (1, 10), "validation": (511, 600), "train": (601, 974)}
 
-# EvalPlus compares these MBPP+ outputs as sets (their OriginFmt tests do `set(out) == set(exp)`).
-SET_OUTPUT_TASKS = frozenset(f"Mbpp/{n}" for n in (2, 7, 111, 140, 232, 579, 769))
+# MBPP+ tasks whose outputs EvalPlus compares as sets, `set(out) == set(exp)`: evalplus 0.3.1
+# eval/_special_oracle.py `MBPP_OUTPUT_SET_EQ_TASKS`, which names them by entry point (the ids are
+# its comments). Mbpp/249 is not in MBPP+ v0.2.0 (the shipped release) but is in EvalPlus's list and
+# in older MBPP+ files a user may pass with --data. This is the only copy: tinyforge.execution
+# imports it for differential grading.
+SET_OUTPUT_TASKS = frozenset({
+    "Mbpp/2",  # similar_elements
+    "Mbpp/7",  # find_char_long
+    "Mbpp/111",  # common_in_nested_lists
+    "Mbpp/140",  # extract_singly
+    "Mbpp/232",  # larg_nnum
+    "Mbpp/249",  # intersection_array
+    "Mbpp/579",  # find_dissimilar
+    "Mbpp/769",  # Diff
+})
 
 _HE32_BAD = "_poly(*candidate(*inp), inp)"
 _HE32_FIX = "_poly(*inp, candidate(*inp))"
