@@ -20,7 +20,7 @@ before the evaluation (exit 2).
 
 Smoke (embedded model, 2 CPU cores, about 4 minutes; SmolLM2-135M solved 4/8 then 3/8 level-1
 problems, 7 pairs, and stayed at level 1 inside the 0.3-0.7 band):
-    python recipe/curriculum_code.py --model smollm2-135m --format chat --dtype bfloat16 --limit 8 \\
+    python recipe/curriculum_code.py --model smollm2-135m --format chat --limit 8 \\
         --iterations 2 --n-attempts 4 --max-new-tokens 160 --epochs 1 --eval-max-new-tokens 200 --tag smoke
 H100:
     python recipe/curriculum_code.py --model Qwen/Qwen2.5-7B --iterations 16 --tag curr_code_7b

@@ -20,7 +20,7 @@ evaluation (exit 2).
 
 Smoke (embedded model, 2 CPU cores, under 2 minutes a round with --skip-eval; SmolLM2-135M got 1 of
 32 level-1 attempts right, so expect one pair or none, and with none the run stops with exit 2):
-    python recipe/curriculum_math.py --model smollm2-135m --format chat --dtype bfloat16 --limit 8 \\
+    python recipe/curriculum_math.py --model smollm2-135m --format chat --limit 8 \\
         --iterations 1 --n-attempts 4 --max-new-tokens 320 --epochs 1 --skip-eval --tag smoke
 H100 (reproduction guide §3.8; the guide reports GSM8K 32/100 -> 66/100):
     python recipe/curriculum_math.py --model Qwen/Qwen2.5-3B --iterations 16 --tag curr_3b_rerun

@@ -16,7 +16,7 @@ delta/gsm8k/pass@1. No verified pair stops the run before the evaluation (exit 2
 
 Smoke (embedded model, 2 CPU cores; SmolLM2-135M rarely gets a GSM8K train question right, so expect
 few or no pairs, and with none the run stops before the evaluation with exit 2, which says so):
-    python recipe/math_bootstrap.py --model smollm2-135m --format chat --dtype bfloat16 --limit 8 \\
+    python recipe/math_bootstrap.py --model smollm2-135m --format chat --limit 8 \\
         --n-attempts 4 --max-new-tokens 320 --epochs 1 --skip-eval --tag smoke
 H100 (the baseline beside §3.8's curriculum run):
     python recipe/math_bootstrap.py --model Qwen/Qwen2.5-3B --tag vanilla_3b
