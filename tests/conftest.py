@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# Tests compare numbers across batch sizes, shards and processes: fp32 on every machine. (`--dtype auto`
+# picks bf16 on a CPU that computes it natively, tinyforge.cpu; bf16 sums depend on the batch shape.)
+os.environ["TINYFORGE_CPU_BF16"] = "0"
+
 REPO = Path(__file__).resolve().parents[1]
 # The checkout always has shared/ beside it (development machines and CI alike).
 SHARED_BENCH = REPO.parent / "shared" / "data" / "benchmarks"
