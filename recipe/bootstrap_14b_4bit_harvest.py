@@ -46,13 +46,14 @@ def main(args: argparse.Namespace) -> dict:
     from tinyforge.sampling import LazySampler
 
     args.load_in_4bit = True  # NF4 is the point of this script (see --load-in-4bit's help)
+    if not args.dry_run:
+        require_cuda()  # the first thing a CPU machine needs to hear
     mine = cli.mining_settings(args)
     ss = cli.sampler_settings(args, adapter=None)
     run_dir = cli.run_dir(args, STAGE)
     plan = cli.harvest_plan(STAGE, run_dir, args, mine, train=False)
     if args.dry_run:
         return plan.show()
-    require_cuda()  # before any file is written or a model is loaded
     metrics = cli.open_run(args, STAGE, run_dir)
     metrics.update({"model": args.model, "format": args.format, "quantization": "nf4"})
     t0 = time.time()

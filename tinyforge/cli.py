@@ -593,7 +593,17 @@ def sampler_settings(args, adapter=None):
 
     if adapter is None:
         adapter = getattr(args, "adapter", None)
-    return build(SamplerSettings, args, adapter=adapter)
+    settings = build(SamplerSettings, args, adapter=adapter)
+    check_model(args)
+    return settings
+
+
+def check_model(args) -> None:
+    """--model names something loadable, before any weight is read: an alias, a model dir, or a hub id
+    that is cached or reachable (one short probe; under --dry-run the hub is not asked)."""
+    from tinyforge import models
+
+    models.validate_model_name(args.model, check_hub=not getattr(args, "dry_run", False))
 
 
 def eval_settings(args, bench: str | None = None, *, eval_prefix: bool = False, limit: int | None = None):
@@ -626,8 +636,10 @@ def sft_settings(args):
     from tinyforge.training import SFTSettings
 
     ckpt = {"on": True, "off": False}.get(getattr(args, "gradient_checkpointing", "auto"))
-    return build(SFTSettings, args, renames={"fmt": "format", "batch_size": "train_batch_size"},
-                 gradient_checkpointing=ckpt)
+    settings = build(SFTSettings, args, renames={"fmt": "format", "batch_size": "train_batch_size"},
+                     gradient_checkpointing=ckpt)
+    check_model(args)
+    return settings
 
 
 def curriculum_settings(args):
