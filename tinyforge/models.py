@@ -6,6 +6,12 @@
   (default `~/.cache/tinyforge`), so later loads take a fraction of a second and need no network;
 * a local directory holding a Hugging Face model (`config.json` + weights);
 * a Hugging Face hub id (`org/name`), loaded through transformers (needs a network or a warm HF cache).
+  Before any download, `hub_access` decides in at most a few seconds whether the hub is reachable
+  (HF_HUB_OFFLINE, else one socket connect): offline and uncached is one error line instead of
+  huggingface_hub's retries (23 lines over 56 s, measured), offline and cached loads from the cache.
+
+`validate_model_name` and `check_adapter_dir` check `--model` / `--adapter` without loading weights,
+so a CLI can refuse bad flags before any expensive work.
 
 Lessons built in (DESIGN.md): a LoRA adapter that silently does nothing is the commonest eval bug, so
 `attach_adapter` checks that the adapter changes the logits; pad == EOS under a masked loss teaches a
@@ -20,7 +26,10 @@ import json
 import os
 import re
 import shutil
+import socket
 import sys
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -117,13 +126,19 @@ def default_device() -> str:
 
 
 def pick_dtype(dtype: str | Any = "auto", device: str | None = None):
-    """`auto` is bfloat16 on GPU and float32 on CPU (bf16 matmuls on many CPUs are slow or inexact)."""
+    """`auto` is bfloat16 on GPU; on CPU it is bfloat16 only where the CPU computes bf16 natively
+    (AVX512-BF16 / AMX), float32 elsewhere, where bf16 is emulated and ~60x slower (tinyforge.cpu;
+    TINYFORGE_CPU_BF16=0/1 forces it)."""
     import torch
 
     if not isinstance(dtype, str):
         return dtype
     if dtype == "auto":
-        return torch.bfloat16 if (device or default_device()).startswith("cuda") else torch.float32
+        if (device or default_device()).startswith("cuda"):
+            return torch.bfloat16
+        from tinyforge import cpu
+
+        return torch.bfloat16 if cpu.auto_cpu_dtype() == "bfloat16" else torch.float32
     try:
         return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
                 "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
@@ -164,12 +179,99 @@ def _hub_error(name: str, exc: Exception) -> ModelError:
                       f"Hugging Face hub copy failed ({first[:200]})")
 
 
+# ---------------------------------------------------------------------------------------------------
+# Is the hub reachable? (decided once per process, in seconds, before any download)
+
+HUB_PROBE_TIMEOUT_S = 3.0
+_HUB_PROBES: dict[tuple[str, int], tuple[bool, str]] = {}
+
+
+def _probe_target(endpoint: str) -> tuple[str, int]:
+    """The host:port a connection to `endpoint` really opens: the proxy's when one applies."""
+    url = urllib.parse.urlsplit(endpoint)
+    host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
+    proxy = urllib.request.getproxies().get(url.scheme or "https")
+    if proxy and not urllib.request.proxy_bypass(host):
+        purl = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        if purl.hostname:
+            return purl.hostname, purl.port or 80
+    return host, port
+
+
+def _connect(host: str, port: int, timeout: float) -> None:
+    socket.create_connection((host, port), timeout=timeout).close()
+
+
+def hub_offline_reason() -> str | None:
+    """None when the Hugging Face hub looks reachable, else why not (for the error line).
+
+    HF_HUB_OFFLINE (read from huggingface_hub.constants, where the hub library keeps it) decides
+    without a probe; otherwise one TCP connect to the endpoint (or its proxy), cached per process. A
+    connect is not a full request, but it is what fails on an offline machine, and it fails in
+    milliseconds (DNS) to `HUB_PROBE_TIMEOUT_S` (a dropped SYN), not in a minute of retries.
+    """
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    target = _probe_target(constants.ENDPOINT)
+    if target not in _HUB_PROBES:
+        try:
+            _connect(*target, HUB_PROBE_TIMEOUT_S)
+            _HUB_PROBES[target] = (True, "")
+        except OSError as exc:
+            _HUB_PROBES[target] = (False, f"no connection to {target[0]}:{target[1]} within "
+                                          f"{HUB_PROBE_TIMEOUT_S:g} s: {type(exc).__name__}")
+    ok, why = _HUB_PROBES[target]
+    return None if ok else why
+
+
+def hub_cached(repo_id: str) -> bool:
+    """Whether the local HF cache holds `repo_id`'s config.json (its main revision)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+
+
+def hub_access(name: str, path: str | None = None) -> dict:
+    """from_pretrained keyword arguments for `--model name` (resolved to `path`): {} for local paths
+    and a reachable hub; {"local_files_only": True} for a cached model with the hub out of reach (so
+    transformers does not retry the network before using its cache); ModelError when neither."""
+    path = path if path is not None else resolve_model(name)
+    if Path(path).is_dir():
+        return {}
+    why = hub_offline_reason()
+    if why is None:
+        return {}
+    if hub_cached(path):
+        return {"local_files_only": True}
+    raise ModelError(f"--model {name}: not in the local cache and the hub cannot be reached "
+                     f"(offline: {why})")
+
+
+def validate_model_name(name: str, *, check_hub: bool = True) -> str:
+    """Check `--model` without loading (or converting) anything; returns what it is: "alias",
+    "local", "hub" or "hub-cached". With `check_hub`, a hub id is also refused when it is not cached
+    and the hub cannot be reached (a few seconds at most; pass False for --dry-run on a laptop)."""
+    if name in EMBEDDED:
+        if not (cache_root() / "models" / name / "config.json").exists():
+            _find_gguf(*EMBEDDED[name][:2])  # the package must be there to convert on first load
+        return "alias"
+    path = resolve_model(name)
+    if Path(path).is_dir():
+        return "local"
+    if not check_hub:
+        return "hub"
+    return "hub-cached" if hub_access(name, path) or hub_cached(path) else "hub"
+
+
 def load_config(name: str, trust_remote_code: bool = False):
     from transformers import AutoConfig
 
     path = resolve_model(name)
+    kw = hub_access(name, path)
     try:
-        return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+        return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **kw)
     except (OSError, ValueError) as exc:
         raise _hub_error(name, exc) from None
 
@@ -179,8 +281,9 @@ def load_tokenizer(name: str, *, for_training: bool = False, padding_side: str =
     from transformers import AutoTokenizer
 
     path = resolve_model(name)
+    kw = hub_access(name, path)
     try:
-        tok = AutoTokenizer.from_pretrained(path)
+        tok = AutoTokenizer.from_pretrained(path, **kw)
     except (OSError, ValueError) as exc:
         raise _hub_error(name, exc) from None
     tok.padding_side = padding_side
@@ -262,8 +365,9 @@ def load_model(name: str, *, dtype: str | Any = "auto", device: str | None = Non
         tune_cpu_allocator()
     torch_dtype = pick_dtype(dtype, device)
     path = resolve_model(name)
-    config = load_config(name, trust_remote_code)
-    kw: dict[str, Any] = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code}
+    config = load_config(name, trust_remote_code)  # fails fast when the hub is out of reach
+    kw: dict[str, Any] = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code,
+                          **hub_access(name, path)}
     if load_in_4bit:
         if not torch.cuda.is_available():
             raise ModelError("--load-in-4bit needs a CUDA GPU (bitsandbytes NF4) and this machine has "
@@ -318,12 +422,17 @@ def adapter_logit_delta(peft_model, adapter_name: str | None = None) -> float:
     return float((on - off).abs().max())
 
 
-def _check_adapter_dir(adapter_dir: str | Path) -> Path:
+def check_adapter_dir(adapter_dir: str | Path) -> Path:
+    """Check `--adapter` without loading it: a directory holding PEFT's adapter_config.json."""
     p = Path(adapter_dir).expanduser()
     if not (p / "adapter_config.json").exists():
-        what = "does not exist" if not p.exists() else "has no adapter_config.json"
+        what = ("does not exist" if not p.exists() else
+                "is not a directory" if not p.is_dir() else "has no adapter_config.json")
         raise ModelError(f"adapter {p} {what} (expected a PEFT save_pretrained directory)")
     return p
+
+
+_check_adapter_dir = check_adapter_dir  # the old private name, still used by sampling.py
 
 
 def attach_adapter(model, adapter_dir: str | Path, *, name: str = "default", check: bool = True):
@@ -334,7 +443,7 @@ def attach_adapter(model, adapter_dir: str | Path, *, name: str = "default", che
     """
     from peft import PeftModel
 
-    p = _check_adapter_dir(adapter_dir)
+    p = check_adapter_dir(adapter_dir)
     try:
         if isinstance(model, PeftModel):
             model.load_adapter(str(p), adapter_name=name)
