@@ -151,10 +151,9 @@ def run(main: Callable[[argparse.Namespace], object], build_parser: Callable[[],
 
 
 def _threads() -> None:
-    try:  # tinyforge.cpu lands with the thread-settings work (issue 8 item 11)
-        from tinyforge import cpu
-    except ImportError:
-        return
+    # Before anything imports torch: OpenMP reads its wait policy once (tinyforge.cpu).
+    from tinyforge import cpu
+
     cpu.configure_threads()
     print(cpu.thread_line(), flush=True)
 
