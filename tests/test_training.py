@@ -69,6 +69,7 @@ def test_guide_commands_parse_with_documented_defaults():
                      "--out adapter_7b_seed13".split())
     assert (a.out_dir, a.seed, a.lora_rank, a.epochs, a.lr, a.train_batch_size, a.max_len) == \
         ("adapter_7b_seed13", 13, 16, 3.0, 2e-4, 4, 1024)
+    a.dry_run = True  # settings without asking the hub about Qwen/Qwen2.5-7B (no network here)
     assert cli.sft_settings(a).alpha == 32.0          # alpha defaults to 2 x rank
     a = p.parse_args("--model Qwen/Qwen2.5-7B --pairs /tmp/pairs_10.jsonl --out adapter_n10 --epochs 2".split())
     assert a.out_dir == "adapter_n10" and a.epochs == 2.0
