@@ -16,6 +16,7 @@ from tinyforge.io import TinyforgeError
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_PROBE = cpu.probe_bf16_ratio  # before any fixture stubs it
+ORIGINAL_OMP = (os.environ.get("OMP_NUM_THREADS"), os.environ.get("OMP_WAIT_POLICY"))
 
 XEON_SPR = ("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\n"
             "flags\t\t: fpu sse2 avx avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n\nprocessor\t: 1\n")
@@ -142,7 +143,10 @@ def threads_fresh(monkeypatch):
     before = torch.get_num_threads()
     monkeypatch.setattr(cpu, "_THREADS", None)
     for v in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS"):
-        monkeypatch.delenv(v, raising=False)
+        # setenv first so teardown restores the variable even when it was unset: configure_threads
+        # writes os.environ, and OMP_NUM_THREADS=1 must not leak into later tests' subprocesses
+        monkeypatch.setenv(v, "x")
+        monkeypatch.delenv(v)
     yield
     torch.set_num_threads(before)  # the rest of the suite keeps its thread count
 
@@ -193,3 +197,9 @@ def test_configure_before_torch_import_reaches_torch(tmp_path):
     assert out.returncode == 0, out.stderr
     threads, torch_threads, policy, late = out.stdout.split()
     assert threads == torch_threads and policy == "PASSIVE" and late == "False"
+
+
+
+def test_thread_fixture_leaves_no_environment_behind():
+    # runs after the configure tests above (pytest keeps file order)
+    assert (os.environ.get("OMP_NUM_THREADS"), os.environ.get("OMP_WAIT_POLICY")) == ORIGINAL_OMP

@@ -6,10 +6,11 @@ Two measured problems motivate this module (issue 8, items 9 and 11):
   512x576 @ 576x1536 matmul (SmolLM2-135M's MLP shape) ran 59 GFLOP/s in fp32 and 1.0 GFLOP/s in
   bf16. On a Xeon with AVX512-BF16/AMX the same matmul ran 163 GFLOP/s in fp32 and 662 in bf16. So
   `--dtype auto` on CPU is bf16 only where the CPU computes bf16 natively (`auto_cpu_dtype`).
-* Sampling while one other process held a core went 17x slower (62.7 vs 3.6 s per prompt): libgomp's
-  worker threads spin-wait (OMP_WAIT_POLICY unset) and, on an oversubscribed CPU, burn the time slice
-  the thread doing the work needs. `configure_threads` sets the policy that degrades gracefully; it
-  must run before torch is imported, because libgomp reads its environment when it is loaded.
+* Sampling while one other process held a core went 17x slower (62.7 vs 3.6 s per prompt, reported);
+  3-4x reproduced here: libgomp's worker threads spin-wait (OMP_WAIT_POLICY unset) and, on an
+  oversubscribed CPU, burn the time slice the thread doing the work needs. `configure_threads` sets
+  the policy that degrades gracefully; it must run before torch is imported, because libgomp reads
+  its environment when it is loaded.
 
 Overrides (the user's word always wins):
     TINYFORGE_CPU_BF16=1|0   force bf16 on / off for `--dtype auto` on CPU (skips detection)
@@ -169,7 +170,7 @@ def detect_bf16(flags: set[str], arch: str, mkldnn: bool | None) -> bool | None:
 
 def cpu_capability(refresh: bool = False) -> dict:
     """{"capability": torch's dispatch level ("AVX512", "AVX2", ...), "bf16_native": bool,
-    "source": "env" | "torch" | "cpuinfo" | "probe" | "probe-cache", "cpu": model name, ...}.
+    "source": "env" | "torch" | "cpuinfo" | "probe" | "probe-cache" | "no-torch", "cpu": model name}.
 
     TINYFORGE_CPU_BF16 is read on every call and skips detection (torch included): it is also the
     way out of a probe. Detection is cached in memory; the probe (only where the flags are
@@ -190,6 +191,8 @@ def cpu_capability(refresh: bool = False) -> dict:
         native, source = detect_bf16(rep["flags"], rep.get("architecture") or arch, rep.get("mkldnn")), "torch"
     if native is None and flags:
         native, source = detect_bf16(flags, arch, rep.get("mkldnn")), "cpuinfo"
+    if native is None and not rep:
+        native, source = False, "no-torch"  # nothing to probe with, and nothing will run bf16 anyway
     if native is None:
         native, ratio, source = _probe_cached(model or rep.get("capability") or "unknown")
         info["probe_ratio"] = round(ratio, 3)
@@ -245,8 +248,13 @@ def configure_threads() -> dict:
         return _THREADS
     late = "torch" in sys.modules
     user = [v for v in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS") if os.environ.get(v)]
-    # PASSIVE: idle OpenMP workers sleep instead of spinning; see the module doc and the figures in
-    # tests/perf/sampling_bench.py. On an idle machine it costs nothing measurable.
+    # PASSIVE: idle OpenMP workers sleep instead of spinning. Measured with tests/perf/sampling_bench.py
+    # on 2 cores (SmolLM2-135M, noisy shared machine): with one busy process (--load 1) the libgomp
+    # default ran 3.1-4.0x slower than idle (HF sampler 9.0-11.4 s/prompt vs 2.3-2.9), PASSIVE
+    # 1.7-2.1x (5.1-5.4 s/prompt; bf16 bs32: 4.2 vs 8.9 s/prompt default), i.e. what losing one of two
+    # cores costs. Its price on an idle machine: ~10-25% (HF 2.4-3.2 s/prompt). GOMP_SPINCOUNT=1000
+    # or 10000 was no better idle and worse loaded; 1 thread instead of 2 changed nothing loaded.
+    # Thread count: the usable CPUs (affinity, cgroup quota), not the host's, to never oversubscribe.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if not os.environ.get("OMP_NUM_THREADS"):
         os.environ["OMP_NUM_THREADS"] = str(usable_cpus())
