@@ -558,9 +558,9 @@ def test_plus_base_and_plus_verdicts_are_separate(sb):
     assert ok.passed and ok.base.passed
     assert plus_wrong.base.passed and not plus_wrong.passed and "plus input 2" in plus_wrong.detail
     assert not base_wrong.base.passed and not base_wrong.passed
-    assert not floats.passed  # type-strict
-    loose = sb.run([ex.plus_job(problem, "    return float(x * x)\n", expected, strict_types=False)])[0]
-    assert loose.passed  # evalplus compares with ==
+    assert floats.passed  # evalplus compares with ==
+    strict = sb.run([ex.plus_job(problem, "    return float(x * x)\n", expected, strict_types=True)])[0]
+    assert not strict.passed and not strict.base.passed
 
 
 def test_plus_per_test_time_limit(sb):
@@ -602,8 +602,8 @@ def test_outputs_match_follows_evalplus():
     assert ex.outputs_match((1.0, 2.0000001), (1.0, 2.0))
     assert not ex.outputs_match([1, 2.0000001], [1, 2.0])  # mixed list: exact, as evalplus
     assert ex.outputs_match([1, 2.0000001], [1, 2.0], atol=1e-6)
-    assert not ex.outputs_match(True, 1) and ex.outputs_match(True, 1, strict_types=False)
-    assert not ex.outputs_match(1, 1.0) and ex.outputs_match(1, 1.0, strict_types=False)
+    assert ex.outputs_match(True, 1) and not ex.outputs_match(True, 1, strict_types=True)
+    assert ex.outputs_match(1, 1.0) and not ex.outputs_match(1, 1.0, strict_types=True)
     assert ex.outputs_match({"a": [1.0]}, {"a": [1.0]}) and not ex.outputs_match({"a": 1}, {"b": 1})
     assert not ex.outputs_match(float("nan"), float("nan"))
 
@@ -615,9 +615,11 @@ def test_set_compared_tasks_are_the_benchmark_list():
 
     assert "Mbpp/249" in SET_OUTPUT_TASKS
     ids = [f"Mbpp/{n}" for n in range(1, 975)] + [f"HumanEval/{n}" for n in range(164)]
-    accepts = {t for t in ids if ex._task_output_ok(t, ([1],), [3, 1, 2], [1, 2, 3], 0.0, True)}
-    assert accepts == SET_OUTPUT_TASKS
-    assert not any(ex._task_output_ok(t, ([1],), [3, 1], [1, 2, 3], 0.0, True) for t in SET_OUTPUT_TASKS)
+    for strict in (True, False):
+        accepts = {t for t in ids if ex._task_output_ok(t, ([1],), [3, 1, 2], [1, 2, 3], 0.0, strict)[0]}
+        assert accepts == SET_OUTPUT_TASKS
+        assert not any(ex._task_output_ok(t, ([1],), [3, 1], [1, 2, 3], 0.0, strict)[0]
+                       for t in SET_OUTPUT_TASKS)
     # their reference outputs are kept as values, never as digests (a digest compares order)
     assert SET_OUTPUT_TASKS <= ex._ORACLE_TASKS
 

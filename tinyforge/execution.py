@@ -8,7 +8,8 @@ Two ways to grade a completion:
 * differential tests (HumanEval+ / MBPP+ in EvalPlus's native format): the candidate is called on
   every `base_input` and `plus_input`; its outputs come back as plain data and are compared in this
   process with the outputs of the canonical solution (computed once, in the sandbox, and cached on
-  disk), as evalplus does, but type-strictly. `plus_expected_outputs`, `check_plus`.
+  disk), as evalplus does, and with its comparison: `==`, floats within its atol rule (type-strict
+  on request). `plus_expected_outputs`, `check_plus`.
 
     from tinyforge.execution import check_code, run_batch, code_job
     r = check_code(problem, completion, timeout=10)     # Result(passed, status, detail, elapsed)
@@ -38,7 +39,11 @@ What is defended, and how (tests/test_execution.py has a test per attack class):
   Differential tests: the sandbox never sees the expected outputs. It sends each output back as
   marshal data, which carries exact builtin types only (plus tagged Counter/OrderedDict/
   defaultdict/deque), so an `__eq__` override cannot cross; this process compares. A forged
-  report would have to contain the correct outputs.
+  report would have to contain the correct outputs. The comparison is evalplus's (`out == exp`,
+  then its float rule), which is safe here because both sides are plain builtin data, whose `==`
+  nobody can override: `0 == False` and `1 == 1.0` pass, as in evalplus. `strict_types=True`
+  (`--strict-types` on the CLIs) also requires the expected types, for a reward that should not
+  take `0` for `False`.
 * The machine. Each job runs in a fresh process C in its own session and process group, child of
   B, the init of a new PID namespace: when B goes (C ended, or the wall-clock limit killed B), the
   kernel kills every process left in the namespace, also ones that called setsid or daemonized.
@@ -82,6 +87,7 @@ costs two forks plus the candidate's own work, and a plus task runs all its inpu
 from __future__ import annotations
 
 import atexit
+import cmath
 import collections
 import dataclasses
 import gzip
@@ -197,6 +203,9 @@ class Job:
     not_none: bool = False
     digest_inputs: tuple = ()  # io mode: send these outputs as sha256 digests
     digest_over: int = 0  # io mode: send hashable outputs bigger than this as digests (0: never)
+    # io mode, what a digest hashes: "exact" the output's marshal bytes (type-strict), "loose" the
+    # output with its numbers spelled one way per `==` class (1 == 1.0 == True), "both" a pair
+    digest_numbers: str = "exact"
     grade: Optional[Callable[[dict], Result]] = None  # io mode, run in this process
     cost: float = 0.0  # scheduling hint: costly jobs start first
 
@@ -208,7 +217,7 @@ class Job:
             "module": MODULE_NAME, "inputs": self.inputs, "n_base": self.n_base,
             "time_limits": list(self.time_limits) if self.time_limits else None,
             "not_none": self.not_none, "digest_inputs": list(self.digest_inputs),
-            "digest_over": self.digest_over,
+            "digest_over": self.digest_over, "digest_numbers": self.digest_numbers,
             "limits": {"timeout": float(lim.timeout), "memory": int(lim.memory),
                        "processes": int(lim.processes), "file_size": int(lim.file_size),
                        "output": int(lim.output), "report": int(lim.report)},
@@ -673,6 +682,7 @@ _DICTS = (dict, collections.Counter, collections.OrderedDict, collections.defaul
 
 
 def _equal(out, exp, atol: float, strict: bool) -> bool:
+    """The type-strict comparison (`strict_types=True`)."""
     te, to = type(exp), type(out)
     if te is float or te is complex:
         if to is not te and (strict or to not in _NUMBERS or te is complex):
@@ -691,41 +701,103 @@ def _equal(out, exp, atol: float, strict: bool) -> bool:
     return out == exp
 
 
-def outputs_match(out, exp, atol: float = 0.0, strict_types: bool = True) -> bool:
-    """evalplus's comparison of one output: exact, or within `atol` (+ rtol 1e-7) for floats;
-    atol 1e-6 is enforced when the expected output is a float or a list/tuple of floats.
-    `strict_types` also requires the same types throughout (1 is not 1.0 or True; a dict and a
-    Counter with the same items are both mappings and match); evalplus itself compares with `==`,
-    which `strict_types=False` reproduces. Both only ever see plain
-    builtin data, so an `__eq__` override cannot make a wrong output pass."""
+def _close_leaves(out, exp, atol: float) -> bool:
+    """numpy.allclose(out, exp, rtol=1e-7, atol=atol) on plain data of one shape: numbers (bools
+    count as 0 / 1) element by element, infinities equal only to themselves, NaN never. What numpy
+    cannot turn into a numeric array (strings, None, dicts, ragged lists) makes allclose raise,
+    which evalplus counts as a failed test: False here. numpy's broadcasting of differently shaped
+    nested lists is not reproduced (a shape mismatch is False)."""
+    to, te = type(out), type(exp)
+    if to in (list, tuple) or te in (list, tuple):
+        if to not in (list, tuple) or te not in (list, tuple) or len(out) != len(exp):
+            return False
+        return all(_close_leaves(a, b, atol) for a, b in zip(out, exp))
+    if to not in _NUMBERS + (complex,) or te not in _NUMBERS + (complex,):
+        return False
+    try:
+        if not (cmath.isfinite(out) and cmath.isfinite(exp)):
+            return out == exp
+        return abs(out - exp) <= atol + 1e-7 * abs(exp)
+    except OverflowError:
+        return False
+
+
+def _evalplus_check(out, exp, atol: float, exact: bool) -> tuple[bool, float]:
+    """evalplus 0.3.1's check of one output after its special oracles (eval/__init__.py,
+    `unsafe_execute`): atol 1e-6 is enforced from the first expected output that is a float or a
+    non-empty list / tuple of floats on, and stays for the rest of that run (base and plus inputs
+    are separate runs); a non-exact output then passes if it has the expected type (and length)
+    and is numpy-allclose with rtol 1e-7. Returns (passed, the atol for the next input)."""
     if atol == 0 and _is_floats(exp):
         atol = 1e-6
-    return _equal(out, exp, atol, strict_types)
+    if not exact and atol != 0:
+        if type(out) is not type(exp):
+            return False, atol
+        if type(exp) in (list, tuple) and len(out) != len(exp):
+            return False, atol
+        return _close_leaves(out, exp, atol), atol
+    return exact, atol
 
 
-def _task_output_ok(task_id: str, args, out, exp, atol: float, strict: bool) -> bool:
+def outputs_match(out, exp, atol: float = 0.0, strict_types: bool = False) -> bool:
+    """Does one output match the expected one? By default as evalplus compares: `out == exp`
+    (so `0 == False` and `1 == 1.0`), else, when atol applies (given, or 1e-6 for an expected float
+    or list / tuple of floats), the same type and numpy-allclose within atol + 1e-7 relative.
+    `strict_types=True` also requires the same types throughout (1 is not 1.0 or True; a dict
+    and a Counter with the same items are both mappings and match), with the same tolerance for
+    floats. Both only ever see plain builtin data, so an `__eq__` override cannot make a wrong
+    output pass."""
+    if strict_types:
+        return _equal(out, exp, 1e-6 if atol == 0 and _is_floats(exp) else atol, True)
+    try:
+        exact = bool(out == exp)
+    except RecursionError:  # nested deeper than the interpreter compares: evalplus fails it too
+        exact = False
+    return _evalplus_check(out, exp, atol, exact)[0]
+
+
+def _task_output_ok(task_id: str, args, out, exp, atol: float, strict: bool) -> tuple[bool, float]:
+    """The verdict on one input and the atol for the next one (see `_evalplus_check`), with
+    evalplus's special oracles by task."""
     if task_id == "HumanEval/32":  # find_zero: any root will do
         try:
-            return abs(_poly(args[0], out)) <= atol
+            return abs(_poly(args[0], out)) <= atol, atol
         except (TypeError, ValueError, OverflowError):
-            return False
-    if task_id in _NOT_NONE_TASKS:  # the harness sent (output is a bool, bool or `is not None`)
-        return type(out) is tuple and len(out) == 2 and out[1] == exp
-    if task_id in _SET_EQUAL_TASKS:
+            return False, atol
+    if strict:
+        if task_id in _NOT_NONE_TASKS:  # the harness sent (output is a bool, bool or `is not None`)
+            return type(out) is tuple and len(out) == 2 and out[1] == exp, atol
+        if task_id in _SET_EQUAL_TASKS:
+            try:
+                return set(out) == set(exp), atol
+            except TypeError:
+                return False, atol
         try:
-            return set(out) == set(exp)
-        except TypeError:
-            return False
-    # evalplus also has oracles for Mbpp/164 and Mbpp/295, tasks that MBPP+ v0.2.0 dropped.
+            if task_id == "Mbpp/581" and type(out) in _NUMBERS and \
+                    abs(out - _pyramid_surface(*args)) <= atol:
+                return True, atol
+            if task_id == "Mbpp/558" and type(out) is int and out == _digit_distance(*args):
+                return True, atol
+        except (TypeError, ValueError, OverflowError):
+            pass
+        return outputs_match(out, exp, atol, True), atol
+    # evalplus's order: exact = out == exp, an oracle may replace it, then the general check.
+    # Anything raising in between fails the input, as evalplus's try / except does.
+    # (evalplus also has oracles for Mbpp/164 and Mbpp/295, tasks that MBPP+ v0.2.0 dropped.)
     try:
-        if task_id == "Mbpp/581" and type(out) in _NUMBERS and \
-                abs(out - _pyramid_surface(*args)) <= atol:
-            return True
-        if task_id == "Mbpp/558" and type(out) is int and out == _digit_distance(*args):
-            return True
-    except (TypeError, ValueError, OverflowError):
-        pass
-    return outputs_match(out, exp, atol, strict)
+        exact = bool(out == exp)
+        if task_id in _NOT_NONE_TASKS:
+            exact = type(out) is tuple and len(out) == 2 and out[1] == exp
+            out = out[1] if type(out) is tuple and len(out) == 2 else out
+        elif task_id in _SET_EQUAL_TASKS:
+            exact = set(out) == set(exp)
+        elif task_id == "Mbpp/581":
+            exact = exact or abs(out - _pyramid_surface(*args)) <= atol
+        elif task_id == "Mbpp/558":
+            exact = exact or out == _digit_distance(*args)
+        return _evalplus_check(out, exp, atol, bool(exact))
+    except (TypeError, ValueError, OverflowError, ArithmeticError, RecursionError):
+        return False, atol
 
 
 _STD_CONTAINERS = {"Counter": collections.Counter, "OrderedDict": collections.OrderedDict,
@@ -748,17 +820,20 @@ def _untag(value):
     return value
 
 
-def _digest(value) -> Optional[bytes]:
-    """sha256 of marshal version 2, which has no back-references: equal values of equal types
-    (lists, tuples, scalars) give equal bytes."""
+def _digest(value, strict: bool) -> Optional[bytes]:
+    """The digest the sandbox would have sent for `value` (exact or loose numbers, see the child's
+    `_digests`)."""
+    from tinyforge._sandbox_child import _digests
     try:
-        return hashlib.sha256(marshal.dumps(value, 2)).digest()
+        return _digests(value, "exact" if strict else "loose", hashlib.sha256, marshal.dumps)
     except ValueError:
         return None
 
 
 # Outputs whose marshal form is bigger than this travel and are cached as digests where they
-# are compared exactly (HumanEval+ tasks 15 and 130 have 240 MB of outputs between them).
+# are compared exactly (HumanEval+ tasks 15 and 130 have 240 MB of outputs between them). Only
+# lists / tuples of scalars are digested, never a float or a flat list of floats (compared within a
+# tolerance); under evalplus's `==` the digest hashes the numbers in one spelling (2.0 -> 2).
 DIGEST_OVER = 16 << 10
 _ORACLE_TASKS = {"HumanEval/32", "Mbpp/558", "Mbpp/581"} | _SET_EQUAL_TASKS | _NOT_NONE_TASKS
 
@@ -786,7 +861,7 @@ def _grade_plus(resp: dict, problem: dict, expected: dict, timeout: float, stric
     n_base = len(problem["base_input"])
     inputs = list(problem["base_input"]) + list(problem["plus_input"])
     wanted = list(expected["base"]) + list(expected["plus"])
-    digests = expected.get("digests") or {}
+    digests = expected.get("digests" if strict else "loose_digests") or {}
     tagged = set(expected.get("tagged") or ())
     try:
         records, load_exc = _plus_records(resp)
@@ -795,7 +870,10 @@ def _grade_plus(resp: dict, problem: dict, expected: dict, timeout: float, stric
         r.base = _result("fail", r.detail, elapsed)
         return r
     first_bad: Optional[tuple[int, str, str]] = None
+    run_atol = atol  # evalplus's enforced atol persists within a run; the plus run starts afresh
     for i in range(len(inputs)):
+        if i == n_base:
+            run_atol = atol
         rec = records.get(i)
         which = f"base input {i}" if i < n_base else f"plus input {i - n_base}"
         if rec is None:
@@ -815,13 +893,15 @@ def _grade_plus(resp: dict, problem: dict, expected: dict, timeout: float, stric
         if kind == "ok" or kind == "digest":
             want = digests.get(i)
             if want is not None:
-                got = payload if kind == "digest" else _digest(payload)
+                got = payload if kind == "digest" else _digest(payload, strict)
                 if got == want:
                     continue
-            elif kind == "ok" and _task_output_ok(task_id, inputs[i], payload,
-                                                  _untag(wanted[i]) if i in tagged else wanted[i],
-                                                  atol, strict):
-                continue
+            elif kind == "ok":
+                ok, run_atol = _task_output_ok(task_id, inputs[i], payload,
+                                               _untag(wanted[i]) if i in tagged else wanted[i],
+                                               run_atol, strict)
+                if ok:
+                    continue
             first_bad = (i, "fail", f"wrong output on {which}")
         elif kind == "timeout":
             first_bad = (i, "timeout", f"{which} exceeded its time limit ({seconds:.2f} s)")
@@ -845,14 +925,15 @@ def plus_job(problem: dict, completion: str, expected: dict, *,
              min_time_limit: float = DEFAULT_MIN_TIME_LIMIT,
              time_limit_factor: float = DEFAULT_TIME_LIMIT_FACTOR,
              task_timeout: float = DEFAULT_TASK_TIMEOUT, limits: Optional[Limits] = None,
-             strict_types: bool = True, solution: Optional[str] = None) -> Job:
+             strict_types: bool = False, solution: Optional[str] = None) -> Job:
     """Differential test of `prompt + completion` (or a full `solution`) on all inputs, base first.
 
     `expected` is this task's entry of `plus_expected_outputs`. Each input gets evalplus's limit
     max(min_time_limit, time_limit_factor x reference time); the job's wall limit is, per input
     kind, min(task_timeout, sum of its limits) + 1 s, as evalplus gives its base and plus runs.
     The run stops at the first input that raises or times out: later inputs cannot change either
-    verdict. `strict_types=False` compares as evalplus does (`1 == 1.0 == True`)."""
+    verdict. Outputs are compared as evalplus compares them (`0 == False`, `1 == 1.0`, floats
+    within atol, see `outputs_match`); `strict_types=True` also requires the expected types."""
     source = solution if solution is not None else problem["prompt"] + completion
     ref_times = list(expected["base_time"]) + list(expected["plus_time"])
     per_test = [max(min_time_limit, time_limit_factor * t) for t in ref_times]
@@ -869,6 +950,7 @@ def plus_job(problem: dict, completion: str, expected: dict, *,
                inputs=marshal.dumps(args), n_base=n_base, time_limits=tuple(per_test),
                not_none=problem["task_id"] in _NOT_NONE_TASKS,
                digest_inputs=tuple(sorted(expected.get("digests") or ())), grade=grade,
+               digest_numbers="exact" if strict_types else "loose",
                cost=sum(ref_times))
 
 
@@ -888,7 +970,7 @@ def _reference_job(problem: dict, timeout: float, sink: dict) -> Job:
 
     def grade(resp: dict) -> Result:
         records, load_exc = _plus_records(resp)
-        outs, times, digests, tagged = [], [], {}, []
+        outs, times, digests, loose, tagged = [], [], {}, {}, []
         for i in range(len(args)):
             rec = records.get(i)
             if rec is None or rec[0] not in ("ok", "digest", "tagged"):
@@ -901,7 +983,7 @@ def _reference_job(problem: dict, timeout: float, sink: dict) -> Job:
                 return _result("error", f"input {i}: {why}", resp.get("elapsed", 0.0))
             value = rec[1]
             if rec[0] == "digest":
-                digests[i], value = value, None
+                (digests[i], loose[i]), value = value, None
             elif rec[0] == "tagged":
                 tagged.append(i)  # cached as sent (marshal cannot hold a Counter)
             elif not_none:  # evalplus keeps only `output is not None` for these tasks
@@ -910,16 +992,17 @@ def _reference_job(problem: dict, timeout: float, sink: dict) -> Job:
             times.append(rec[2])
         sink[problem["task_id"]] = {"base": outs[:n_base], "plus": outs[n_base:],
                                     "base_time": times[:n_base], "plus_time": times[n_base:],
-                                    "digests": digests, "tagged": tagged}
+                                    "digests": digests, "loose_digests": loose, "tagged": tagged}
         return _result("pass", "", resp.get("elapsed", 0.0))
 
     return Job(source=problem["prompt"] + problem["canonical_solution"], mode="io",
                entry_point=problem["entry_point"], limits=Limits(timeout=timeout),
                inputs=marshal.dumps(args), n_base=n_base, not_none=not_none,
-               digest_over=0 if needs_values else DIGEST_OVER, grade=grade, cost=float(len(args)))
+               digest_over=0 if needs_values else DIGEST_OVER, digest_numbers="both", grade=grade,
+               cost=float(len(args)))
 
 
-_CACHE_FORMAT = 2
+_CACHE_FORMAT = 3  # 3: loose digests beside the exact ones
 
 
 def default_cache_dir() -> Path:

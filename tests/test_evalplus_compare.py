@@ -1,0 +1,102 @@
+"""Differential (HumanEval+ / MBPP+) verdicts compare outputs as evalplus 0.3.1 does: `out == exp`,
+then its float rule (atol 1e-6 enforced from the first float-valued expected output of a run on, the
+same type and numpy-allclose with rtol 1e-7), with `strict_types=True` as the type-strict option."""
+
+import pytest
+
+from tinyforge import execution as ex
+
+# (output, expected, passes under evalplus's comparison)
+EVALPLUS_CASES = [
+    (0, False, True),  # `0 == False`: a correct solution returning 0 where the reference says False
+    (False, 0, True),
+    (1, True, True),
+    ([0, 1, 1], [False, True, True], True),
+    ((True, 2), (1, 2), True),
+    (3, 3.0, True),  # exact under ==, before any tolerance
+    (3.0, 3, True),
+    (2.5, 2, False),  # an int expected: no tolerance, 2.5 != 2
+    (2, 2.5, False),
+    (0.30000004, 0.3, True),  # float expected: atol 1e-6
+    (0.3000011, 0.3, False),
+    (0, 1e-9, False),  # within atol, but not a float: evalplus asserts the type first
+    (1e-9, 0.0, True),
+    ([0.5, 1.5000001], [0.5, 1.5], True),
+    ((0.5, 1.5), [0.5, 1.5], False),  # a tuple for a list: neither == nor the same type
+    ([0.5], [0.5, 1.5], False),
+    ([[1.0, 2.0000001]], [[1.0, 2.0]], False),  # nested floats are not "floats" to evalplus: exact
+    ([1, 2.0000001], [1, 2.0], False),  # a mixed list is not all floats: exact
+    (float("inf"), float("inf"), True),
+    ([1.0, float("-inf")], [1.0000001, float("-inf")], True),
+    (float("nan"), float("nan"), False),
+    ("1", 1, False),
+    (None, 0, False),
+    ({2, 1}, {1, 2}, True),
+    ({"a": 1.0}, {"a": 1}, True),
+    ({"a": 1}, {"a": 1.5}, False),
+    ([1, [2, (3, 4.0)]], [1, [2, (3, 4)]], True),
+    (complex(2, 0), 2, True),
+]
+
+
+@pytest.mark.parametrize("out, exp, passes", EVALPLUS_CASES)
+def test_outputs_compare_as_evalplus(out, exp, passes):
+    assert ex.outputs_match(out, exp) is passes
+
+
+@pytest.mark.parametrize("out, exp", [(0, False), (1, True), (3, 3.0), ({"a": 1.0}, {"a": 1}),
+                                      ([0, 1], [False, True]), (complex(2, 0), 2)])
+def test_strict_types_option_keeps_types(out, exp):
+    assert ex.outputs_match(out, exp) and not ex.outputs_match(out, exp, strict_types=True)
+
+
+def test_enforced_atol_persists_within_a_run_and_restarts_for_plus():
+    # evalplus sets atol = 1e-6 on the first float-valued expected output and keeps it for the
+    # rest of that run: a later mixed list then passes within tolerance (same type and length).
+    problem = {"task_id": "Toy/atol", "atol": 0, "base_input": [[0], [1]], "plus_input": [[1]]}
+    expected = {"base": [0.5, [1, 2]], "plus": [[1, 2]]}
+    records = {"frames": [("outs", [(0, "ok", 0.5, 0.0), (1, "ok", [1, 2.0000001], 0.0),
+                                    (2, "ok", [1, 2.0000001], 0.0)])], "elapsed": 0.0}
+    r = ex._grade_plus(records, problem, expected, 10.0, False)
+    assert r.base.passed  # base: the atol set on input 0 applies to input 1
+    assert not r.passed and "plus input 0" in r.detail  # plus is a new run: exact again
+    alone = {"frames": [("outs", [(0, "ok", 0.5, 0.0), (1, "ok", [1, 2], 0.0),
+                                  (2, "ok", [1, 2], 0.0)])], "elapsed": 0.0}
+    assert ex._grade_plus(alone, problem, expected, 10.0, False).passed
+
+
+@pytest.mark.parametrize("task_id, args, out, exp, passes", [
+    ("Mbpp/581", [3, 4], 33, 33, True),
+    ("Mbpp/581", [3, 4], 34.0, 33, False),
+    ("Mbpp/558", [123, 256], 7, 7, True),
+    ("Mbpp/558", [123, 256], 7.0, 7, True),  # evalplus: `7.0 == 7`
+    ("Mbpp/249", [[1, 2], [2, 1]], [2, 1], [1, 2], True),  # set-compared
+    ("Mbpp/249", [[1, 2], [2, 1]], 3, [1, 2], False),  # set(3) raises: a failed test
+    ("Mbpp/737", ["a"], (False, True), True, True),  # `is not None` tasks: (is_bool, value)
+    ("Mbpp/737", ["a"], (True, False), True, False),
+    ("HumanEval/32", [[-6, 11, -6, 1]], 1.0, 0.0, True),  # any root
+    ("HumanEval/32", [[-6, 11, -6, 1]], 1.5, 0.0, False),
+])
+def test_special_oracles_under_evalplus_comparison(task_id, args, out, exp, passes):
+    assert ex._task_output_ok(task_id, args, out, exp, 1e-6, False)[0] is passes
+
+
+def test_big_outputs_digest_numbers_as_equal_values(tmp_path):
+    # Outputs over DIGEST_OVER travel as digests; under evalplus's == a list of ints equals the
+    # reference's ints and integral floats (as HumanEval/130's reference mixes them), so the
+    # digest hashes numbers in one spelling. (A flat list of floats is never digested: tolerance.)
+    n = 4000
+    problem = {"task_id": "Toy/big", "prompt": "def f(n):\n", "entry_point": "f", "atol": 0,
+               "canonical_solution": "    return [i / 1 if i % 2 else i for i in range(n)]\n",
+               "base_input": [[n]], "plus_input": [[n]]}
+    with ex.Sandbox(workers=1) as sb:
+        expected = ex.plus_expected_outputs([problem], tmp_path, sandbox=sb)["Toy/big"]
+        assert expected["digests"] and expected["loose_digests"]
+        ints, floats, off = ("    return list(range(n))\n", "    return [i if i % 2 else i / 1 for i in range(n)]\n",
+                             "    return list(range(1, n + 1))\n")
+        r_ints, r_floats, r_off = sb.run([ex.plus_job(problem, c, expected) for c in (ints, floats, off)])
+        strict_ints, strict_floats, strict_same = sb.run(
+            [ex.plus_job(problem, c, expected, strict_types=True)
+             for c in (ints, floats, problem["canonical_solution"])])
+    assert r_ints.passed and r_floats.passed and not r_off.passed
+    assert not strict_ints.passed and not strict_floats.passed and strict_same.passed
