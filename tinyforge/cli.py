@@ -253,6 +253,9 @@ _flag("--k", type=int, nargs="+", default=None,
       help="pass@k values to report, each <= the samples per task (default: 1, 5, 10, 25, 100 where they fit, and n)")
 _flag("--workers", type=int, default=None, help="grading / sandbox processes (default: one per core)")
 _flag("--timeout", resume=False, type=float, default=None, help="sandbox seconds per graded program")
+_flag("--strict-types", resume=False, action="store_true",
+      help="HumanEval+ / MBPP+: outputs must also have the reference's types (0 is not False, 1 not 1.0); "
+           "default: evalplus's comparison (==, floats within its atol)")
 _flag("--with-base", resume=False, action="store_true",
       help="with --adapter: evaluate the base model too (its keys are under base_model/)")
 # files
@@ -393,7 +396,7 @@ def add_decoding_args(parser, *, n_samples: int = 1, temperature: float = 0.0, t
 
 def add_bench_args(parser, benches: Sequence[str], default: str, *, with_base: bool = True):
     return add_flags(parser, "benchmark", "bench", "split", "format", "shots", "from_hub", "k", "workers",
-                     "timeout", *(["with_base"] if with_base else []),
+                     "timeout", "strict_types", *(["with_base"] if with_base else []),
                      bench={"default": default, "choices": list(benches)})
 
 
@@ -617,7 +620,8 @@ def eval_settings(args, bench: str | None = None, *, eval_prefix: bool = False, 
     renames = {"n_samples": "eval_n_samples", "temperature": "eval_temperature",
                "max_new_tokens": "eval_max_new_tokens", "limit": "eval_limit"}
     return build(EvalSettings, args, renames=renames, bench=bench, limit=lim, top_p=1.0, stop=None,
-                 k=[1], split=None, from_hub=False, timeout=None, n_samples=args.eval_n_samples,
+                 k=[1], split=None, from_hub=False, timeout=None, strict_types=False,
+                 n_samples=args.eval_n_samples,
                  temperature=args.eval_temperature, max_new_tokens=args.eval_max_new_tokens)
 
 

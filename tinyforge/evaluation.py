@@ -36,19 +36,21 @@ RESULT_FIELDS = ("id", "task_id", "passed", "status", "detail")
 # Grading
 
 
-def _code_rows(samples, problems, *, bench, fmt, plus, timeout, workers, progress) -> list[dict]:
+def _code_rows(samples, problems, *, bench, fmt, plus, timeout, workers, progress, strict_types) -> list[dict]:
     from tinyforge import execution
 
-    def program(p, completion):
+    def program(p, s):
+        if "solution" in s:  # evalplus's samples format: the whole program, graded as given
+            return s["solution"]
         if bench is None:  # a problem file in the HumanEval schema: prompt + completion
-            return p.get("prompt", "") + completion
+            return p.get("prompt", "") + s["completion"]
         from tinyforge.benchmarks import solution_code
-        return solution_code(p, completion, bench, fmt)
+        return solution_code(p, s["completion"], bench, fmt)
 
     def assertion_job(s, test_field="test"):
         p = problems[s["task_id"]]
         return execution.code_job({"prompt": "", "test": p[test_field], "entry_point": p.get("entry_point")},
-                                  program(p, s["completion"]), timeout=timeout)
+                                  program(p, s), timeout=timeout)
 
     def run(jobs):
         return execution.run_batch(jobs, workers=workers, progress=progress)
@@ -58,7 +60,8 @@ def _code_rows(samples, problems, *, bench, fmt, plus, timeout, workers, progres
         needed = list({s["task_id"]: problems[s["task_id"]] for s in samples}.values())
         expected = execution.plus_expected_outputs(needed, progress=progress)
         results = run([execution.plus_job(problems[s["task_id"]], "", expected[s["task_id"]],
-                                          solution=program(problems[s["task_id"]], s["completion"]))
+                                          solution=program(problems[s["task_id"]], s),
+                                          strict_types=strict_types)
                        for s in samples])
     elif plus:  # hub copies carry a self-contained base + plus test instead of inputs
         full, base = run([assertion_job(s, "plus_test") for s in samples]), run([assertion_job(s) for s in samples])
@@ -75,6 +78,11 @@ def _code_rows(samples, problems, *, bench, fmt, plus, timeout, workers, progres
     return rows
 
 
+def _text(sample: dict) -> str:
+    """What a sample says: its completion, else its `solution` (evalplus's field name)."""
+    return sample["completion"] if "completion" in sample else sample["solution"]
+
+
 def _math_rows(samples, problems, *, kind, bench, workers, timeout, progress) -> list[dict]:
     from tinyforge import grading
 
@@ -84,7 +92,7 @@ def _math_rows(samples, problems, *, kind, bench, workers, timeout, progress) ->
             return reference_answer(p, bench)
         return p["answer"]
 
-    pairs = [(s["completion"], reference(problems[s["task_id"]])) for s in samples]
+    pairs = [(_text(s), reference(problems[s["task_id"]])) for s in samples]
     if kind == "gsm8k":
         graded = grading.grade_gsm8k_batch(pairs)
     else:
@@ -102,14 +110,15 @@ def _math_rows(samples, problems, *, kind, bench, workers, timeout, progress) ->
 
 def grade_samples(samples: Sequence[dict], problems: dict[str, dict], *, kind: str, bench: str | None = None,
                   fmt: str = "raw", plus: bool = False, workers: int | None = None,
-                  timeout: float | None = None, progress: bool = True) -> list[dict]:
+                  timeout: float | None = None, progress: bool = True, strict_types: bool = False) -> list[dict]:
     """One graded row per sample, in sample order: the sample's fields plus the verdict (DESIGN.md's
-    graded sample). `kind`: code, gsm8k, math or aime."""
+    graded sample). `kind`: code, gsm8k, math or aime. `strict_types`: HumanEval+ / MBPP+ outputs
+    must have the reference's types too (default: evalplus's `==` comparison)."""
     if not samples:
         return []
     if kind == "code":
         return _code_rows(samples, problems, bench=bench, fmt=fmt, plus=plus, timeout=timeout,
-                          workers=workers, progress=progress)
+                          workers=workers, progress=progress, strict_types=strict_types)
     if kind in ("gsm8k", "math", "aime"):
         return _math_rows(samples, problems, kind=kind, bench=bench, workers=workers, timeout=timeout,
                           progress=progress)
@@ -230,6 +239,7 @@ class EvalSettings:
     k: list[int] | None = None
     workers: int | None = None
     timeout: float | None = None
+    strict_types: bool = False
 
     def check(self) -> None:
         from tinyforge import benchmarks
@@ -295,7 +305,7 @@ def guard_eval_dir(out_dir: Path, settings: EvalSettings, adapter: str | None) -
     from tinyforge.io import changed_settings, read_json, write_json
 
     mark = Path(out_dir) / "eval.json"
-    now = {**settings.sampled_with(), "adapter": adapter}
+    now = {**settings.sampled_with(), "adapter": adapter, "strict_types": settings.strict_types}
     if mark.exists():
         changed = changed_settings(read_json(mark), now)
         if changed:
@@ -348,7 +358,7 @@ def evaluate(settings: EvalSettings, get_sampler, out_dir: Path | str, *, lora: 
     kind, plus, n = settings.kind, settings.plus, settings.n_samples
     rows = grade_to_jsonl(out / "results.jsonl", res["records"], by_id, kind=kind, bench=settings.bench,
                           fmt=settings.format, plus=plus, workers=settings.workers, timeout=settings.timeout,
-                          progress=progress)
+                          progress=progress, strict_types=settings.strict_types)
     m = summarize(res["records"], rows, kind=kind, n=n, plus=plus, ks=settings.k, stops=stop, seed=settings.seed)
     write_jsonl(out / "per_task.jsonl", per_task(res["records"], rows, kind=kind, n=n, plus=plus, ks=settings.k))
     m.update({"bench": settings.bench, "format": settings.format, "adapter": adapter,
@@ -453,14 +463,27 @@ def load_problem_file(path: str) -> tuple[dict[str, dict], str]:
 
 
 def load_samples(path: str, problems: dict[str, Any]) -> list[dict]:
-    """Samples (`id, task_id, completion`) whose task ids all belong to `problems`."""
-    out, seen = [], set()
-    for i, rec in enumerate(iter_jsonl(path, required=("id", "task_id", "completion")), start=1):
+    """Samples whose task ids all belong to `problems`: `task_id` and `completion` (the HumanEval
+    convention: prompt + completion) or `solution` (evalplus's: the whole program; code is graded from
+    it when a sample has both, as evalplus does), and `id`. A file
+    without ids (human-eval's and evalplus's formats have none) gets `<task_id>#<i>`, i counting
+    that task's samples in file order."""
+    out, seen, per_task = [], set(), {}
+    for i, rec in enumerate(iter_jsonl(path, required=("task_id",)), start=1):
         rec["task_id"] = str(rec["task_id"]) if str(rec["task_id"]) in problems else rec["task_id"]
         if rec["task_id"] not in problems:
             raise DataError(f"{path}:{i}: task_id {rec['task_id']!r} is not among the problems")
-        if not isinstance(rec["completion"], str):
-            raise DataError(f"{path}:{i}: expected 'completion' to be a string")
+        fields = [f for f in ("completion", "solution") if f in rec]
+        if not fields:
+            raise DataError(f"{path}:{i}: expected a 'completion' (appended to the prompt) or a 'solution' "
+                            f"(the whole program) field")
+        for f in fields:
+            if not isinstance(rec[f], str):
+                raise DataError(f"{path}:{i}: expected {f!r} to be a string")
+        idx = per_task.get(rec["task_id"], 0)
+        per_task[rec["task_id"]] = idx + 1
+        if "id" not in rec:
+            rec["id"] = f"{rec['task_id']}#{idx}"
         if rec["id"] in seen:
             raise DataError(f"{path}:{i}: duplicate id {rec['id']!r}")
         seen.add(rec["id"])
