@@ -1,7 +1,9 @@
 """Evaluate on math benchmarks: GSM8K, GSM8K-Platinum, GSM-Hard, MATH-500, AIME 2024 / 2025.
 
-GSM8K-style answers are read strictly (`#### N`, "the answer is N", `\\boxed{N}`) with the last number as
-a separately reported flexible fallback; MATH / AIME answers are the last `\\boxed{}` judged equal by
+GSM8K-style answers: `pass@1` grades the answer a completion commits to (its last `#### N`, "the answer
+is N", `\\boxed{N}` or final `A: N` line, else its last number); lm-eval's strict-match (`#### N`) and
+flexible-extract (last number) are reported beside it as `strict/pass@1` and `flexible/pass@1`. MATH / AIME
+answers are the last `\\boxed{}` judged equal by
 math-verify plus our normalization, in worker processes with timeouts. Reports pass@k, maj@k
 (self-consistency) and oracle best-of-n with bootstrap intervals. Resumable.
 

@@ -91,3 +91,15 @@ def test_sample_without_completion_or_solution_exits_2(tmp_path):
                        timeout=120)
     assert r.returncode == 2 and f"{s}:2: expected a 'completion'" in r.stderr
     assert not (tmp_path / "o" / "results.jsonl").exists()
+
+
+def test_gsm8k_rows_and_metrics_carry_lm_eval_filters_beside_the_verdict(tmp_path):
+    gsm = [{"id": "g1", "question": "?", "answer": "#### 4"}]
+    samples = [{"task_id": "g1", "completion": "#### 3\nWait, I added wrong.\n#### 4"},  # corrects itself
+               {"task_id": "g1", "completion": "She has 2 + 2 = 4 apples.\nA: 4"},  # the GSM8K paper's final line
+               {"task_id": "g1", "completion": "The answer is 5, I think, not 4"}]
+    m, rows, _ = _evaluate(tmp_path, "gsm", samples, "--problems", str(_write(tmp_path / "p.jsonl", gsm)))
+    assert [r["passed"] for r in rows] == [True, True, False]
+    assert [r["strict_passed"] for r in rows] == [False, False, False]  # lm-eval: the first `#### N` only
+    assert [r["flexible_passed"] for r in rows] == [True, True, True]  # the last number
+    assert m["pass@1"] == pytest.approx(2 / 3) and m["strict/pass@1"] == 0.0 and m["flexible/pass@1"] == 1.0

@@ -26,11 +26,11 @@ from tinyforge.grading import (
 
 
 @pytest.mark.parametrize(
-    "completion, strict, flexible",
+    "completion, answer, flexible",
     [
         ("Natalia sold 48/2 = 24 clips in May.\n#### 72", "72", "72"),
-        # A base model running on into a new few-shot question: the first #### is the answer.
-        ("She has 3 + 4 = 7.\n#### 72\n\nQuestion: How many? #### 5", "72", "5"),
+        # Several "####": the last one is the committed answer (tests/test_grading_gsm8k.py).
+        ("She has 3 + 4 = 7.\n#### 72\n\nQuestion: How many? #### 5", "5", "5"),
         ("The answer is $1,000.", "1000", "1000"),
         ("The answer is: **$1,234.50**", "1234.5", "1234.5"),
         ("So the answer is -5.", "-5", "-5"),
@@ -44,15 +44,18 @@ from tinyforge.grading import (
         ("I thought the answer is 3. No: 2 + 2 = 4. The answer is 4.", "4", "4"),
         ("The answer is 12, but wait: \\boxed{13}", "13", "13"),
         ("The answer is 18 minus 3", "18", "3"),
-        ("She has 18 dollars left.", None, "18"),
-        ("5-3 = 2", None, "2"),
-        ("It is 0.5 or .25", None, "0.25"),
+        # No marker: the committed answer is the last number.
+        ("She has 18 dollars left.", "18", "18"),
+        ("5-3 = 2", "2", "2"),
+        ("It is 0.5 or .25", "0.25", "0.25"),
         ("The answer is the sum of them all.", None, None),
         ("No numbers here.", None, None),
     ],
 )
-def test_extract_gsm8k(completion, strict, flexible):
-    assert extract_gsm8k(completion) == Gsm8kExtraction(strict, flexible)
+def test_extract_gsm8k(completion, answer, flexible):
+    extraction = extract_gsm8k(completion)
+    assert (extraction.answer, extraction.flexible) == (answer, flexible)
+    assert isinstance(extraction, Gsm8kExtraction)
 
 
 @pytest.mark.parametrize(
@@ -108,18 +111,18 @@ def test_grade_gsm8k_strict_pass_from_dataset_answer_field():
     assert result["extracted"] == "72" and result["flexible"] == "72"
 
 
-def test_grade_gsm8k_flexible_only():
+def test_grade_gsm8k_without_marker_grades_the_last_number():
     result = grade_gsm8k("Natalia sold 72 clips", "#### 72")
-    assert result["passed"] is False and result["status"] == "fail"
-    assert result["flexible_passed"] is True
-    assert result["extracted"] is None
+    assert result["passed"] is True and result["status"] == "pass"
+    assert result["flexible_passed"] is True and result["strict_passed"] is False
+    assert result["extracted"] == "72" and result["strict"] is None
     assert "no answer marker" in result["detail"]
 
 
 def test_grade_gsm8k_wrong_answer():
     result = grade_gsm8k("#### 30", "#### 3")
     assert (result["passed"], result["flexible_passed"], result["status"]) == (False, False, "fail")
-    assert result["detail"] == "strict 30 != 3"
+    assert result["detail"] == "#### 30 != 3"
 
 
 @pytest.mark.parametrize(
@@ -208,10 +211,7 @@ MATCH = [  # (prediction, reference)
     ("1, 2", "(1, 2)"),  # same order as the ordered pair
     ("(3, -0.5)", "\\left( 3, -\\frac{1}{2} \\right)"),
     ("(6, 31, -1)", "(6,31,-1)"),
-    ("50", "50\\%"),
-    ("50\\%", "50"),
-    ("0.5", "50\\%"),
-    ("0.5\\%", "0.5"),
+    ("0.5", "50\\%"),  # a percent is its value (x\% = x/100)
     ("90", "90^\\circ"),
     ("90^{\\circ}", "90"),
     ("1000", "1{,}000"),
@@ -263,6 +263,9 @@ NO_MATCH = [  # (prediction, reference)
     ("12", "1,2"),
     ("2 3", "23"),
     ("0.5", "50"),
+    ("50", "50\\%"),  # the percent sign changes the value (tests/test_grading_math.py)
+    ("50\\%", "50"),
+    ("0.5\\%", "0.5"),
     ("2.5", "2,5"),
     ("0.333", "\\frac13"),
     ("\\$50", "\\$5"),

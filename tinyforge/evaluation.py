@@ -8,7 +8,7 @@ One evaluated (model or adapter, benchmark) is one directory:
     eval.json      the settings it was sampled with (a resume with other settings is refused)
     samples.jsonl  sampling.sample_to_jsonl: resumable, shardable
     results.jsonl  graded samples: each sample's fields + passed, status, detail (+ base_passed for the
-                   + benchmarks, extracted / flexible_passed for math); resumable
+                   + benchmarks, extracted for math; GSM8K also strict / flexible (+ _passed)); resumable
     per_task.jsonl one row per task: n, c, pass@k (maj@k for math), mean tokens
     metrics.json   flat keys: pass@k with 95% bootstrap intervals, maj@k, oracle, tokens, stop shares.
                    `pass@1` is on every benchmark; for HumanEval+ / MBPP+ it is the plus verdict (base +
@@ -102,8 +102,9 @@ def _math_rows(samples, problems, *, kind, bench, workers, timeout, progress) ->
     for s, g in zip(samples, graded):
         row = {**s, "passed": bool(g["passed"]), "status": g["status"],
                "detail": str(g.get("detail", ""))[:500], "extracted": g.get("extracted")}
-        if "flexible_passed" in g:
-            row["flexible_passed"] = bool(g["flexible_passed"])
+        for name in ("strict", "flexible"):  # GSM8K: lm-eval's two filters beside the verdict
+            if f"{name}_passed" in g:
+                row[name], row[f"{name}_passed"] = g.get(name), bool(g[f"{name}_passed"])
         rows.append(row)
     return rows
 
@@ -125,16 +126,22 @@ def grade_samples(samples: Sequence[dict], problems: dict[str, dict], *, kind: s
     raise TinyforgeError(f"unknown grader {kind!r}: expected code, gsm8k, math or aime")
 
 
+GRADE_CHUNK = 2000  # samples graded between appends: what a killed grading run can lose at most
+
+
 def grade_to_jsonl(path: Path, samples: Sequence[dict], problems: dict[str, dict], **kw) -> list[dict]:
-    """Grade the samples that have no row in `path` yet, append their rows, return all rows in sample
-    order (a killed grading run resumes like a sampling run)."""
+    """Grade the samples that have no row in `path` yet, append their rows (every GRADE_CHUNK samples),
+    return all rows in sample order (a killed grading run resumes like a sampling run)."""
     writer = JsonlWriter(path, required=RESULT_FIELDS)
     have = {r["id"]: r for r in writer.records}
     todo = [s for s in samples if s["id"] not in have]
-    for row in grade_samples(todo, problems, **kw):
-        writer.append(row)
-        have[row["id"]] = row
-    writer.close()
+    try:
+        for lo in range(0, len(todo), GRADE_CHUNK):
+            for row in grade_samples(todo[lo:lo + GRADE_CHUNK], problems, **kw):
+                writer.append(row)
+                have[row["id"]] = row
+    finally:
+        writer.close()
     return [have[s["id"]] for s in samples if s["id"] in have]
 
 
@@ -192,9 +199,11 @@ def summarize(samples: Sequence[dict], rows: Sequence[dict], *, kind: str, n: in
     else:
         maj = [k for k in ks if k > 1]
         out.update(metrics.summarize(recs, ks=ks, maj_ks=maj, vote_key=_vote_key(kind), seed=seed))
-        if kind == "gsm8k":
-            flex = metrics.summarize(recs, ks=[1], correct_key="flexible_passed", seed=seed)
-            out.update({f"flexible/{k}": v for k, v in flex.items() if k.startswith("pass@1")})
+        if kind == "gsm8k":  # lm-eval's strict-match and flexible-extract, beside the committed answer
+            for name in ("strict", "flexible"):
+                if all(f"{name}_passed" in r for r in recs):
+                    alt = metrics.summarize(recs, ks=[1], correct_key=f"{name}_passed", seed=seed)
+                    out.update({f"{name}/{k}": v for k, v in alt.items() if k.startswith("pass@1")})
     out["n_passed"] = sum(bool(r["passed"]) for r in rows)
     out.update({f"stop_share/{k}": round(v, 4) for k, v in metrics.stop_audit(samples, stops).items()})
     return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in out.items()}
@@ -208,7 +217,8 @@ def headline(name: str, m: dict, plus: bool = False) -> str:
     if plus:
         return (f"{name}: base pass@1 {pct('base/pass@1')}, plus pass@1 {pct('plus/pass@1')} "
                 f"({m['n_tasks']} tasks, {m['n_samples']} samples)")
-    extra = f", flexible {100 * m['flexible/pass@1']:.1f}%" if "flexible/pass@1" in m else ""
+    extra = "".join(f", {name} {100 * m[f'{name}/pass@1']:.1f}%" for name in ("strict", "flexible")
+                    if f"{name}/pass@1" in m)
     return f"{name}: pass@1 {pct('pass@1')}{extra} ({m['n_tasks']} tasks, {m['n_samples']} samples)"
 
 
