@@ -367,3 +367,21 @@ def test_guide_command_parses():
         ("Qwen/Qwen2.5-3B", 16, 64, 0.3, 0.7, 2048)
     assert str(cli.run_dir(a, "curriculum_math")) == "runs/curriculum_math/curr_3b_rerun"
     assert mod.build_parser().parse_args(["--problems_per_round", "8", "--band_low", "0.2"]).problems_per_round == 8
+
+
+def test_raw_math_pair_needs_its_first_hash_answer_right():
+    # The grader passes a completion that corrects itself ("#### 6 ... #### 5"); a raw pair is cut after
+    # its first "#### N" line, so it would teach the wrong answer: left out. Chat pairs keep the verdict.
+    from tinyforge.evaluation import grade_samples
+
+    p = {"task_id": "r01/L1/0001", "problem": "Mia has 2 apples. She buys 3 more. How many apples?",
+         "answer": "5", "level": 1}
+    attempts = [{"id": f"b/{i}", "task_id": p["task_id"], "sample_idx": i, "finish_reason": "stop", "completion": c}
+                for i, c in enumerate([" 2 + 3 = 6\n#### 6\nNo: 2 + 3 = 5\n#### 5", " 2 + 3 = 5\n#### 5",
+                                       " 2 + 3 = 5, so she has 5 apples."])]
+    rows = grade_samples(attempts, {p["task_id"]: p}, kind="gsm8k", progress=False)
+    assert [r["passed"] for r in rows] == [True, True, True]
+    raw = tasks.MathTasks(tasks.AttemptSettings(format="raw", max_pairs_per_problem=4)).pairs([p], rows, "s")
+    assert [x["completion"] for x in raw] == [" 2 + 3 = 5\n#### 5"]
+    chat = tasks.MathTasks(tasks.AttemptSettings(format="chat", max_pairs_per_problem=4)).pairs([p], rows, "s")
+    assert len(chat) == 3

@@ -9,7 +9,7 @@ Round r (1-based) lives in <run dir>/rounds/r<r:02d>/, each file skipped when co
                     `task_id, prompt, entry_point, test` (+ canonical_solution, level, source, meta)
     attempts.jsonl  --n-attempts samples per problem by the model with the latest adapter (the base
                     model until a round has found a pair)
-    verified.jsonl  one graded row per attempt (tinyforge.tasks): math by the strict GSM8K grader against the problem's
+    verified.jsonl  one graded row per attempt (tinyforge.tasks): math by the GSM8K grader against the problem's
                     answer (tinyforge.grading), code by its tests in the sandbox (tasks.CodeTasks.verify)
     pairs.jsonl     up to --max-pairs-per-problem distinct verified solutions per problem, the model's
                     own text, in the DESIGN.md pair contract (meta.format says how to render them)

@@ -10,8 +10,9 @@ tinyforge.benchmarks' HumanEval turn), an attempt is cleaned to the entry point 
 (mining.clean_completion) and run against the problem's tests in the sandbox, and two solutions are one
 when their ASTs agree (mining.normalized_solution). Math problems (`task_id, problem, answer`) are
 prompted as GSM8K is (raw: 8-shot "Question: / Answer: ... #### N"; chat: reason and box the answer),
-graded by the strict GSM8K grader, the pair is the completion up to its answer line, and two solutions
-are one when they differ only in case or whitespace. Each is prompted exactly as its evaluation
+graded by the GSM8K grader (the committed answer; a raw pair also needs its first `#### N` right), the
+pair is the completion up to that answer line, and two solutions are one when they differ only in case or
+whitespace. Each is prompted exactly as its evaluation
 benchmark is, so the model trains in the format it is tested in.
 
 A verification row is a graded sample (DESIGN.md): the attempt's fields plus `passed, status, detail`;
@@ -193,6 +194,11 @@ class MathTasks(_Task):
     def pair_completion(self, problem, row):
         # A completion cut by the token limit is left out: trained on, it would teach the model not to stop.
         if row.get("finish_reason") == "length":
+            return None
+        # Raw pairs teach the few-shot format, which ends on "#### N": the grader's verdict is on the
+        # answer a completion commits to (its last marker, else its last number), so a raw pair also
+        # needs its first "#### N" right (lm-eval's strict reading), the line it is cut after.
+        if self.fmt == "raw" and not row.get("strict_passed", True):
             return None
         text = answer_line_end(row["completion"]) if self.fmt == "raw" else row["completion"].strip()
         return text or None
