@@ -36,7 +36,24 @@ EVALPLUS_CASES = [
     ({"a": 1}, {"a": 1.5}, False),
     ([1, [2, (3, 4.0)]], [1, [2, (3, 4)]], True),
     (complex(2, 0), 2, True),
+    (2 ** 70, 2.0 ** 70, True),  # exact under ==
+    (2 ** 70 + 1, 2.0 ** 70, False),  # an int for a float: evalplus asserts the type first
+    (2.0 ** 70 * (1 + 1e-9), 2.0 ** 70, True),
 ]
+
+
+@pytest.mark.parametrize("out, exp, passes", [
+    # with atol in force (the task's, or enforced earlier in the run): numpy makes an object array of a
+    # list holding an int beyond 64 bits, on which allclose raises: a failed input
+    ([2 ** 64, 1.0000001], [2 ** 64, 1.0], False),
+    ([2 ** 63, 1.0000001], [2 ** 63, 1.0], True),
+    ([-2 ** 63, 1.0000001], [-2 ** 63, 1.0], True),
+    (([-2 ** 63 - 1], [1.0000001]), ([-2 ** 63 - 1], [1.0]), False),
+    ([2 ** 64, 1.0], [2 ** 64, 1.0], True),  # exact: numpy is never asked
+    (2 ** 80, 2 ** 80 + 1, True),  # scalars: compared as floats, within rtol
+])
+def test_within_atol_as_numpy_allclose(out, exp, passes):
+    assert ex.outputs_match(out, exp, atol=1e-6) is passes
 
 
 @pytest.mark.parametrize("out, exp, passes", EVALPLUS_CASES)
@@ -100,3 +117,14 @@ def test_big_outputs_digest_numbers_as_equal_values(tmp_path):
              for c in (ints, floats, problem["canonical_solution"])])
     assert r_ints.passed and r_floats.passed and not r_off.passed
     assert not strict_ints.passed and not strict_floats.passed and strict_same.passed
+
+
+def test_cache_key_tells_input_types_apart():
+    # the expected-output cache is keyed by content: inputs that differ only in type (a tuple for a
+    # list, a set, a complex number for its string) have other reference outputs
+    base = {"task_id": "Mbpp/2", "prompt": "", "canonical_solution": "", "entry_point": "f", "atol": 0,
+            "plus_input": []}
+    keys = {ex._task_key(dict(base, base_input=inp)) for inp in (
+        [[[3, 4], [5, 4]]], [[(3, 4), (5, 4)]], [[(3, 4), [5, 4]]], [[{3, 4}, [5, 4]]], [["1+2j"]], [[1 + 2j]])}
+    assert len(keys) == 6
+    assert ex._task_key(dict(base, base_input=[[{4, 3}]])) == ex._task_key(dict(base, base_input=[[{3, 4}]]))

@@ -103,3 +103,17 @@ def test_gsm8k_rows_and_metrics_carry_lm_eval_filters_beside_the_verdict(tmp_pat
     assert [r["strict_passed"] for r in rows] == [False, False, False]  # lm-eval: the first `#### N` only
     assert [r["flexible_passed"] for r in rows] == [True, True, True]  # the last number
     assert m["pass@1"] == pytest.approx(2 / 3) and m["strict/pass@1"] == 0.0 and m["flexible/pass@1"] == 1.0
+
+
+def test_mbpp_plus_inputs_have_their_python_types(tmp_path):
+    # JSON holds these inputs as lists / strings; the tasks take tuples, complex numbers, nested tuples.
+    # Their canonical solutions fail on the JSON types (the reference run itself raised before).
+    by_id = {p["task_id"]: p for p in benchmarks.load_benchmark("mbpp_plus")}
+    ids = ["Mbpp/106", "Mbpp/124", "Mbpp/252", "Mbpp/580", "Mbpp/720"]
+    samples = [{"task_id": t, "solution": by_id[t]["prompt"] + by_id[t]["canonical_solution"]} for t in ids]
+    # a solution that insists on its argument types, as some correct ones do
+    samples.append({"task_id": "Mbpp/2", "solution": "def similar_elements(a, b):\n"
+                    "    assert type(a) is tuple and type(b) is tuple\n    return tuple(set(a) & set(b))\n"})
+    m, rows, _ = _evaluate(tmp_path, "mbpp_types", samples, "--bench", "mbpp_plus")
+    assert [(r["task_id"], r["detail"]) for r in rows if not r["passed"]] == []
+    assert isinstance(by_id["Mbpp/124"]["base_input"][0][1], complex)

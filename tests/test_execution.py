@@ -6,6 +6,7 @@ that they exercise the OS-level defences.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -593,6 +594,37 @@ def test_plus_crash_after_base_keeps_the_base_verdict(sb):
     crash = "    import os\n    if x == 3:\n        os.abort()\n    return x * x\n"
     r = sb.run([ex.plus_job(problem, crash, expected)])[0]
     assert r.base.passed and r.status == "crash"
+
+
+def test_plus_stuck_past_its_per_test_limit_is_ended_there(sb):
+    # SIGALRM cannot reach a loop in C, and a candidate can swallow or ignore it: the worker
+    # ends such a job once the input is past its limit, not at the job's wall-clock limit.
+    problem, expected = synthetic()
+    stuck = ["    return sum(range(10 ** 15))\n",
+             "    while True:\n        try:\n            while True:\n                pass\n"
+             "        except BaseException:\n            pass\n",
+             "    import signal\n    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+             "    while True:\n        pass\n"]
+    jobs = [ex.plus_job(problem, body, expected, min_time_limit=0.5) for body in stuck]
+    assert all(j.limits.timeout >= 4 for j in jobs)
+    rs = sb.run(jobs)
+    assert [(r.status, r.base.status) for r in rs] == [("timeout", "timeout")] * 3, rs
+    assert all(0.5 <= r.elapsed < 2.5 for r in rs), [r.elapsed for r in rs]
+
+
+def test_a_settled_verdict_stops_the_job(sb):
+    problem, expected = synthetic()
+    wrong_plus = "    import time\n    if x > 2:\n        time.sleep(0.5)\n        return 0\n    return x * x\n"
+    seen = []
+
+    def watch(records, state):  # settled at the first wrong output
+        seen.extend(records)
+        return any(i >= 2 for i, *_ in records)
+
+    job = dataclasses.replace(ex.plus_job(problem, wrong_plus, expected), watch=watch)
+    r = sb.run([job])[0]
+    assert r.base.passed and not r.passed and "plus input 0" in r.detail, r
+    assert [i for i, *_ in seen] == [0, 1, 2] and r.elapsed < 1.0  # not 3 x 0.5 s
 
 
 def test_outputs_match_follows_evalplus():

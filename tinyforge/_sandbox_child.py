@@ -2,19 +2,24 @@
 
 The parent starts this file as a script (stdlib only, so a worker starts without importing the
 package) with `--serve SCRATCH_ROOT`. The worker isolates itself once (network, IPC and mount
-namespaces, a private size-capped tmpfs for scratch dirs, a cgroup), preimports common modules,
-then serves jobs over stdin/stdout: one length-prefixed `marshal` message each way per job.
+namespaces, a private size-capped tmpfs for scratch dirs, two cgroups), preimports common
+modules, then serves jobs over stdin/stdout: one length-prefixed `marshal` message each way per
+job, plus, for a job the parent watches, {"interim": frames} messages as its outputs come and a
+{"stop": True} back once they settle the verdict.
 
 Per job the worker unshares a PID namespace and forks B, the namespace's init, then setns()
-back to its own namespace (so the next job gets a fresh one). B limits and confines itself and
+back to its own namespace (so the next job gets a fresh one). It does so ahead of the job, while
+the previous one runs: B leaves the session, joins one of the worker's two cgroups (the one the
+running job is not in) and waits for its job on a socket. Then B limits and confines itself and
 forks C, which runs the candidate; B only waits. When B dies the kernel kills everything left in
 its namespace, so nothing the candidate started outlives the job. (The candidate is not the init
 itself because the kernel drops signals that an init sends itself: abort() would not abort.)
 
-Channels from C: fd 1 and 2 (captured output), fd 3 (report frames), fd 4 (the per-job secret).
-The worker writes a fresh random secret into fd 4's pipe only after forking, so no copy of it
-exists in memory that the job inherited. The test-code harness reads it only once `check()` has
-returned and sends it back in its final frame. B reports C's pid and exit status on fd 5.
+Channels from C: fd 1 and 2 (captured output), fd 3 (report frames), fd 4 (the per-job secret),
+and a shared page holding the running input's deadline (_DEADLINE). The worker draws a fresh
+random secret and writes it into fd 4's pipe only after forking B, so no copy of it exists in
+memory that the job inherited. The test-code harness reads it only once `check()` has returned
+and sends it back in its final frame. B reports C's pid and exit status on fd 5.
 """
 
 import ast
@@ -25,12 +30,14 @@ import fcntl
 import gc
 import io
 import marshal
+import mmap
 import os
 import resource
 import selectors
 import shutil
 import signal
 import site
+import socket
 import struct
 import sys
 import sysconfig
@@ -39,6 +46,15 @@ import time
 
 _HDR = struct.Struct("<Q")
 _STATUS = struct.Struct("<4sid")  # tag, pid or wait status, flag or CPU seconds
+# The deadline (CLOCK_MONOTONIC seconds, 0: none) of the input C is running, in a page shared
+# with the worker, which kills the job once it is PER_TEST_GRACE past: a candidate stuck where
+# SIGALRM cannot reach it (a C loop, a regex) or that swallows the alarm then holds its worker
+# for the per-test limit, not for the whole job's. The candidate can write the page too: it can
+# only end its own job sooner, or later but never past the job's wall-clock limit.
+_DEADLINE = struct.Struct("<d")
+PER_TEST_GRACE = 0.5
+# Profiling marks B sends as TIME records (index, monotonic time).
+_B_MARKS = ("b_start", "b_joined", "b_go", "b_limited", "b_landlocked", "b_fork")
 
 # Modules that HumanEval/MBPP solutions and tests import (scanned from the benchmark files), loaded
 # once here so a forked job does not pay for the import.
@@ -116,6 +132,17 @@ def read_msg(fd):
     if body is None:
         raise EOFError("truncated message")
     return marshal.loads(body)
+
+
+def _read_raw(fd):
+    """One framed message from a trusted peer, header included, or None at end of file."""
+    head = _read_exact(fd, _HDR.size)
+    if head is None:
+        return None
+    body = _read_exact(fd, _HDR.unpack(head)[0])
+    if body is None:
+        raise EOFError("truncated message")
+    return head + body
 
 
 def _read_exact(fd, n):
@@ -205,7 +232,8 @@ class _Cgroup:
         except OSError:
             return
         for n in names:
-            if n.startswith("tinyforge-") and n[10:].isdigit() and not os.path.exists(f"/proc/{n[10:]}"):
+            pid = n[10:].split("-")[0]
+            if n.startswith("tinyforge-") and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
                 try:
                     os.rmdir(os.path.join(base, n))
                 except OSError:
@@ -496,8 +524,16 @@ class Worker:
             info["private_tmpfs"] = True
         except OSError:
             pass
-        self.cgroup = _Cgroup(f"tinyforge-{self.pid}") if self.root else None
-        info["cgroup"] = self.cgroup.describe() if self.cgroup else None
+        # Two cgroups used in turn: the next job's B joins one while the current job runs in the
+        # other (a move into a cgroup waits for an RCU grace period, 8-24 ms measured on cgroup
+        # v1, unless moves follow each other within milliseconds).
+        self.cgroups = [_Cgroup(f"tinyforge-{self.pid}-{i}") for i in (0, 1)] if self.root else []
+        if not all(c.dirs for c in self.cgroups):
+            for c in self.cgroups:
+                c.remove()
+            self.cgroups = []
+        self.job_cgroup = None
+        info["cgroup"] = self.cgroups[0].describe() if self.cgroups else None
         self.landlock_abi = _landlock_abi()
         info["landlock_abi"] = self.landlock_abi
         self.read_paths = _runtime_read_paths()
@@ -515,7 +551,12 @@ class Worker:
         # Keep the collector off everything forked jobs inherit: scanning it would copy every page.
         gc.collect()
         gc.freeze()
+        self.devnull = os.open("/dev/null", os.O_WRONLY | os.O_CLOEXEC)
+        self.turn = 0  # which cgroup the next spare B joins
+        self.exited = []  # B processes that sent C's exit status, to reap before their cgroup's next use
+        self.spare = None
         self.info = info
+        self.spare = self._fork_spare()
 
     @staticmethod
     def _pid_namespace_fd():
@@ -540,67 +581,134 @@ class Worker:
         return None
 
     def close(self):
-        if self.cgroup:
-            self.cgroup.remove()
+        if self.spare is not None:
+            self.spare.discard()
+        for pid in self.exited:
+            _reap(pid)
+        for cg in self.cgroups:
+            cg.remove()
 
     # ------------------------------------------------------------ one job
 
-    def run(self, job):
-        limits = job["limits"]
-        scratch = tempfile.mkdtemp(prefix="job-", dir=self.scratch_root)
-        out_r, out_w = os.pipe()
-        rep_r, rep_w = os.pipe()
-        sec_r, sec_w = os.pipe()
-        st_r, st_w = os.pipe()
-        oom_before = self.cgroup.oom_kills() if self.cgroup else 0
-        setup_error = None
-        if self.cgroup:
-            try:
-                self.cgroup.set_limits(limits["memory"], limits["processes"])
-            except OSError as e:
-                setup_error = f"cgroup: {e}"
-        start = time.monotonic()
+    def _fork_spare(self):
+        """Fork the next job's B ahead of its job: B leaves our session, joins its cgroup and
+        waits for the job on a socket, so that neither the fork nor the cgroup move is on a
+        job's path. It holds nothing of a job: the secret is drawn after the fork."""
+        for pid in self.exited:
+            _reap(pid)  # a zombie still counts against the pids cap of its cgroup
+        self.exited = []
+        cg = self.cgroups[self.turn] if self.cgroups else None
+        self.turn ^= 1
+        if cg is not None:
+            cg.kill_all()  # normally empty: every process of its last job died with its B
+        spare = _Spare(tempfile.mkdtemp(prefix="job-", dir=self.scratch_root), cg)
+        out_w, rep_w, sec_r, st_w, go_r = spare.child_ends
         if self.pidns_fd is not None:
             _unshare(_CLONE_NEWPID)  # only our next child enters it, as its init
-        b_pid = os.fork()
-        if b_pid == 0:
+        spare.forked = time.monotonic()
+        try:
+            spare.pid = os.fork()
+        except BaseException:
+            if self.pidns_fd is not None:
+                _setns(self.pidns_fd, _CLONE_NEWPID)
+            raise
+        if spare.pid == 0:
             try:
-                _close_all_except({out_w, rep_w, sec_r, st_w})
-                _sandboxed(self, job, scratch, out_w, rep_w, sec_r, st_w)
+                spare.go.detach()  # closed below; the object must not close a reused number
+                _close_all_except(set(spare.child_ends))
+                _sandboxed(self, cg, spare.scratch, out_w, rep_w, sec_r, st_w, go_r, spare.page)
             finally:
                 os._exit(72)
         if self.pidns_fd is not None:
             _setns(self.pidns_fd, _CLONE_NEWPID)  # so the next job gets a namespace of its own
-        for fd in (out_w, rep_w, sec_r, st_w):
+        for fd in spare.child_ends:
             os.close(fd)
-        secret = os.urandom(16)
-        os.write(sec_w, secret)
-        os.close(sec_w)
-        resp = self._supervise(limits, out_r, rep_r, st_r, start, b_pid)
+        return spare
+
+    def run(self, job, raw):
+        """Run one job; `raw` is its framed message as read, which B gets as it is."""
+        # Profiling (job["profile"]): monotonic marks from this process, from B (status records)
+        # and from C (a "times" frame: untrusted, diagnostic only); the parent turns them into
+        # phases (execution.Sandbox(profile=True)).
+        marks = {"w_start": time.monotonic()} if job.get("profile") else None
+        limits = job["limits"]
+        b, self.spare = self.spare, None
+        for _ in range(2):
+            b = b or self._fork_spare()
+            secret = os.urandom(16)  # drawn after B's fork, in the pipe before C can start
+            try:
+                os.write(b.sec_w, secret)
+            except OSError:
+                pass  # B is gone: the job is not taken below
+            os.close(b.sec_w)
+            b.sec_w = None
+            cg = b.cgroup
+            oom_before = cg.oom_kills() if cg else 0
+            setup_error = None
+            if cg:
+                try:
+                    cg.set_limits(limits["memory"], limits["processes"])
+                except OSError as e:
+                    setup_error = f"cgroup: {e}"
+            if b.send(raw):
+                break
+            b.discard()  # the spare died (killed from outside): a fresh one
+            b = None
+        else:
+            return {"setup_error": "process B did not take the job", "elapsed": 0.0}
+        start = time.monotonic()
+        if marks is not None:
+            marks.update(w_fork=b.forked, w_go=start)
+        self.job_cgroup = cg
+        self.spare = self._fork_spare()
+        if marks is not None:
+            marks["w_forked"] = time.monotonic()
+        out_r, rep_r, st_r, b_pid, scratch = b.out_r, b.rep_r, b.st_r, b.pid, b.scratch
+        report = _Report(secret, limits["report"], forward=bool(job.get("stream")))
+        resp = self._supervise(limits, out_r, rep_r, st_r, start, b_pid, marks, report,
+                               b.page if job.get("time_limits") else None)
+        b.page.close()
+        if marks is not None:
+            marks["w_supervised"] = time.monotonic()
         resp["pidns"] = self.pidns_fd is not None
-        os.waitpid(b_pid, 0)
-        if self.cgroup:
-            self.cgroup.kill_all()
-            resp["oom_killed"] = self.cgroup.oom_kills() > oom_before
+        # B exits right after sending C's exit status (then the kernel kills what is left in its
+        # namespace); it is reaped and its cgroup swept before the cgroup's next use.
+        if not _reap(b_pid, block=False):
+            self.exited.append(b_pid)
+        if cg:
+            if self.pidns_fd is None:
+                cg.kill_all()
+            resp["oom_killed"] = cg.oom_kills() > oom_before
         shutil.rmtree(scratch, ignore_errors=True)
-        frames, done, garbled = _parse_frames(resp.pop("report"), secret)
+        frames, done, garbled = report.close()
         for frame in frames:
             if frame[0] == "setup" and not setup_error:
                 setup_error = str(frame[1:])[:300]
-        resp.update(frames=[f for f in frames if f[0] != "setup"], done=done, garbled=garbled)
+            elif frame[0] == "times" and marks is not None and len(frame) == 2 \
+                    and type(frame[1]) is dict:
+                marks.update((k, v) for k, v in frame[1].items()
+                             if type(k) is str and k.startswith("c_") and type(v) is float)
+        resp.update(frames=[f for f in frames if f[0] not in ("setup", "times")], done=done,
+                    garbled=garbled)
         if setup_error and not resp.get("setup_error"):
             resp["setup_error"] = setup_error
+        if marks is not None:
+            marks["w_end"] = time.monotonic()
+            resp["marks"] = marks
         return resp
 
-    def _supervise(self, limits, out_r, rep_r, st_r, start, b_pid):
+    def _supervise(self, limits, out_r, rep_r, st_r, start, b_pid, marks, report, page=None):
         """Collect the job's output and report until all pipes close, enforcing the wall-clock
-        limit. The status pipe carries fixed-size records from B: C's pid, then C's exit."""
+        limit. The status pipe carries fixed-size records from B: C's pid, then C's exit. With
+        `report.forward`, output records go to the parent as they come ({"interim": frames}),
+        and a {"stop": True} from the parent (the verdict is settled) ends the job. With `page`,
+        the running input's deadline is enforced too (_DEADLINE)."""
         deadline = start + limits["timeout"]
-        max_out, max_rep = limits["output"], limits["report"]
-        out, rep, status_buf = bytearray(), bytearray(), bytearray()
+        max_out = limits["output"]
+        out, status_buf = bytearray(), bytearray()
         dropped = 0
         resp = {"timed_out": False, "report_overflow": False, "oom_killed": False,
-                "exit_code": None, "signal": None}
+                "exit_code": None, "signal": None, "stopped": False}
         pids = {"b": b_pid}
         pidns = self.pidns_fd is not None
         try:
@@ -611,13 +719,26 @@ class Worker:
         sel = selectors.DefaultSelector()
         for fd in (out_r, rep_r, st_r):
             sel.register(fd, selectors.EVENT_READ)
+        if report.forward:
+            sel.register(0, selectors.EVENT_READ)
         open_fds = {out_r, rep_r, st_r}
         killed_at = None
-        while open_fds:
+        splice = getattr(os, "splice", None)
+        # Done once the output pipes are at EOF and B has sent C's exit status (or is gone).
+        while out_r in open_fds or rep_r in open_fds or (st_r in open_fds and not exited):
             now = time.monotonic()
             if killed_at is None and now >= deadline:
                 resp["timed_out"] = True
-            if killed_at is None and (resp["timed_out"] or resp["report_overflow"]):
+            wake = deadline
+            if page is not None and killed_at is None:
+                (test_deadline,) = _DEADLINE.unpack_from(page)
+                if 0 < test_deadline and now > test_deadline + PER_TEST_GRACE:
+                    resp["timed_out"] = resp["test_timed_out"] = True
+                # The page is polled: an input may start (or end) at any time.
+                wake = min(deadline, now + 0.25, max(now, test_deadline + PER_TEST_GRACE)
+                           if test_deadline > 0 else deadline)
+            if killed_at is None and (resp["timed_out"] or resp["report_overflow"]
+                                      or resp["stopped"]):
                 self._kill_job(pids, pidfd, pidns)
                 killed_at = now
             if (exited or st_r not in open_fds) and {out_r, rep_r} & open_fds:
@@ -631,9 +752,27 @@ class Worker:
             if killed_at is not None and now - killed_at > 10.0:
                 break  # nothing should take this long after SIGKILL; never hang the worker
             idle = killed_at is not None or exited or st_r not in open_fds
-            for key, _ in sel.select(timeout=0.05 if idle else max(0.0, deadline - now)):
+            for key, _ in sel.select(timeout=0.05 if idle else max(0.0, wake - now)):
                 fd = key.fd
-                chunk = os.read(fd, 1 << 16)
+                if fd == 0:  # the parent: only ever a stop while a job streams
+                    sel.unregister(0)
+                    msg = read_msg(0)
+                    if msg is None:
+                        raise EOFError("the parent went away")
+                    resp["stopped"] = True
+                    continue
+                if fd == out_r and len(out) >= max_out and splice is not None:
+                    try:  # past the cap: drop what comes without copying it here
+                        n = splice(fd, self.devnull, 1 << 20)
+                    except OSError:
+                        splice = None
+                        continue
+                    if n:
+                        dropped += n
+                        continue
+                    chunk = b""
+                else:
+                    chunk = os.read(fd, 1 << 20)
                 if not chunk:
                     sel.unregister(fd)
                     open_fds.discard(fd)
@@ -642,10 +781,11 @@ class Worker:
                     out += chunk[:room]
                     dropped += max(0, len(chunk) - room)
                 elif fd == rep_r:
-                    rep += chunk
-                    if len(rep) > max_rep:
+                    if not report.feed(chunk):
                         resp["report_overflow"] = True
-                        rep = rep[:max_rep]
+                    if report.fresh:
+                        write_msg(1, {"interim": report.fresh})
+                        report.fresh = []
                 else:
                     status_buf += chunk
                     while len(status_buf) >= _STATUS.size:
@@ -653,6 +793,9 @@ class Worker:
                         del status_buf[:_STATUS.size]
                         if tag == b"CAND":
                             pids["c"] = value
+                        elif tag == b"TIME":
+                            if marks is not None and 0 <= value < len(_B_MARKS):
+                                marks[_B_MARKS[value]] = extra
                         elif tag == b"EXIT":
                             exited = True
                             resp["cpu"] = extra
@@ -668,7 +811,6 @@ class Worker:
         resp["elapsed"] = time.monotonic() - start
         resp["output"] = bytes(out)
         resp["output_dropped"] = dropped
-        resp["report"] = bytes(rep)
         return resp
 
     def _kill_job(self, pids, pidfd, pidns, leftovers_only=False):
@@ -690,8 +832,61 @@ class Worker:
                 except OSError:
                     pass
                 _kill_session(leader)
-        if self.cgroup:
-            self.cgroup.kill_all()
+        if self.job_cgroup:
+            self.job_cgroup.kill_all()
+
+
+class _Spare:
+    """A B forked ahead of its job (Worker._fork_spare), and our ends of its channels."""
+
+    def __init__(self, scratch, cgroup):
+        self.scratch, self.cgroup, self.pid, self.forked = scratch, cgroup, None, 0.0
+        self.page = mmap.mmap(-1, mmap.PAGESIZE)  # shared with B and C (see _DEADLINE)
+        self.out_r, out_w = os.pipe()
+        self.rep_r, rep_w = os.pipe()
+        sec_r, self.sec_w = os.pipe()
+        self.st_r, st_w = os.pipe()
+        # Fewer wake-ups for big outputs: 1 MiB pipes (64 KiB by default). Only as root, which
+        # pipe-user-pages-soft does not count (over it, a user's new pipes get a single page).
+        for fd in (self.out_r, self.rep_r) if os.geteuid() == 0 else ():
+            try:
+                fcntl.fcntl(fd, 1031, 1 << 20)  # F_SETPIPE_SZ
+            except OSError:
+                pass
+        # A socket, so that handing the job to a B that died fails with EPIPE, not SIGPIPE.
+        self.go, theirs = socket.socketpair()
+        self.child_ends = (out_w, rep_w, sec_r, st_w, theirs.detach())
+
+    def send(self, raw):
+        try:
+            self.go.sendall(raw, socket.MSG_NOSIGNAL)
+            return True
+        except OSError:
+            return False
+        finally:
+            self.go.close()
+
+    def discard(self):
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except (OSError, TypeError):
+            pass
+        self.go.close()
+        self.page.close()
+        for fd in (self.out_r, self.rep_r, self.sec_w, self.st_r):
+            if fd is not None:
+                os.close(fd)
+        if self.pid:
+            _reap(self.pid)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _reap(pid, block=True):
+    """waitpid; True once the process is gone."""
+    try:
+        return os.waitpid(pid, 0 if block else os.WNOHANG)[0] != 0
+    except ChildProcessError:
+        return True
 
 
 def _close_all_except(keep):
@@ -717,34 +912,57 @@ def _kill_session(sid):
             pass
 
 
-def _parse_frames(report, secret):
-    """Decode the untrusted report: length-prefixed marshal frames. Anything malformed ends the
-    parse; a ("done", secret) frame is the only proof that the harness reached its end."""
-    frames, done, garbled = [], False, False
-    view, pos = memoryview(report), 0
-    while pos < len(view):
-        if pos + _HDR.size > len(view):
-            garbled = True
-            break
-        (n,) = _HDR.unpack_from(view, pos)
-        pos += _HDR.size
-        if n > len(view) - pos:
-            garbled = True
-            break
-        try:
-            frame = marshal.loads(view[pos:pos + n])
-        except (ValueError, EOFError, TypeError):
-            garbled = True
-            break
-        pos += n
-        if not (type(frame) is tuple and frame and type(frame[0]) is str):
-            garbled = True
-            break
-        if frame[0] == "done":
-            done = done or (len(frame) == 2 and frame[1] == secret)
-        else:
-            frames.append(frame)
-    return frames, done, garbled
+class _Report:
+    """The untrusted report, decoded as it arrives: length-prefixed marshal frames. Anything
+    malformed ends the parse; a ("done", secret) frame is the only proof that the harness reached
+    its end. With `forward`, "outs" frames go to `fresh` (for the parent, at once) instead of
+    `frames`."""
+
+    def __init__(self, secret, limit, forward=False):
+        self.secret, self.limit, self.forward = secret, limit, forward
+        self.buf, self.size = bytearray(), 0
+        self.frames, self.fresh, self.done, self.garbled = [], [], False, False
+
+    def feed(self, chunk):
+        """Take more bytes; False once the report went over its limit (the rest is dropped)."""
+        room = self.limit - self.size
+        self.size += len(chunk)
+        if not self.garbled:
+            self.buf += chunk[:room] if len(chunk) > room else chunk
+            self._parse()
+        return self.size <= self.limit
+
+    def _parse(self):
+        buf, pos, end = self.buf, 0, len(self.buf)
+        while end - pos >= _HDR.size:
+            (n,) = _HDR.unpack_from(buf, pos)
+            if n > self.limit:
+                self.garbled = True
+                break
+            if end - pos - _HDR.size < n:
+                break  # the rest of this frame is still on its way
+            try:
+                frame = marshal.loads(memoryview(buf)[pos + _HDR.size:pos + _HDR.size + n])
+            except (ValueError, EOFError, TypeError):
+                self.garbled = True
+                break
+            pos += _HDR.size + n
+            if not (type(frame) is tuple and frame and type(frame[0]) is str):
+                self.garbled = True
+                break
+            if frame[0] == "done":
+                self.done = self.done or (len(frame) == 2 and frame[1] == self.secret)
+            elif self.forward and frame[0] == "outs":
+                self.fresh.append(frame)
+            else:
+                self.frames.append(frame)
+        del buf[:pos]
+        if self.garbled:
+            buf.clear()
+
+    def close(self):
+        """frames, done, garbled; a frame cut short (the job ended or went over) is garbled."""
+        return self.frames, self.done, self.garbled or bool(self.buf)
 
 
 # ---------------------------------------------------------------- process B
@@ -759,16 +977,27 @@ def _move_fds(targets):
         os.close(fd)
 
 
-def _sandboxed(worker, job, scratch, out_w, rep_w, sec_r, st_w):
-    """Process B: confine itself, fork the candidate process C, and wait for it as the PID
-    namespace's init (which the kernel protects from signals sent inside the namespace, so the
-    candidate runs in an ordinary process, C). Never returns."""
-    limits = job["limits"]
+def _sandboxed(worker, cgroup, scratch, out_w, rep_w, sec_r, st_w, go_r, page):
+    """Process B: join the job's cgroup, wait for the job, confine itself, fork the candidate
+    process C, and wait for it as the PID namespace's init (which the kernel protects from
+    signals sent inside the namespace, so the candidate runs in an ordinary process, C). Never
+    returns."""
+    marks = [time.monotonic()]
     try:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         os.setsid()
-        if worker.cgroup and worker.cgroup.dirs:
-            worker.cgroup.join()
+        if cgroup is not None:
+            cgroup.join()
+        marks.append(time.monotonic())
+        job = read_msg(go_r)
+        if job is None:  # the worker is closing
+            os._exit(0)
+        os.close(go_r)
+        marks.append(time.monotonic())
+        if not job.get("profile"):
+            marks = None
+        limits = job["limits"]
         devnull = os.open("/dev/null", os.O_RDWR)
         _move_fds({0: devnull, 1: out_w, 2: out_w, 3: rep_w, 4: sec_r, 5: st_w})
         os.closerange(6, 1 << 20)
@@ -792,12 +1021,18 @@ def _sandboxed(worker, job, scratch, out_w, rep_w, sec_r, st_w):
             value = value if hard == resource.RLIM_INFINITY else min(value, hard)
             resource.setrlimit(res, (value, value))
         _prctl(_PR_SET_NO_NEW_PRIVS, 1)
+        if marks is not None:
+            marks.append(time.monotonic())
         if worker.landlock_abi:
             _landlock_restrict(worker.landlock_abi, worker.read_paths, [scratch])
+        if marks is not None:
+            marks.append(time.monotonic())
         if worker.seccomp:
             _seccomp_install(worker.seccomp)
         if worker.root:
             _drop_capabilities(worker.last_cap)
+        if marks is not None:
+            marks.append(time.monotonic())
         c_pid = os.fork()
     except BaseException as e:
         try:
@@ -806,11 +1041,12 @@ def _sandboxed(worker, job, scratch, out_w, rep_w, sec_r, st_w):
             os._exit(73)
     if c_pid == 0:
         os.close(5)
-        _candidate(job)
+        _candidate(job, page)
         os._exit(74)
     for fd in range(5):
         os.close(fd)
-    os.write(5, _STATUS.pack(b"CAND", c_pid, 0.0))
+    os.write(5, _STATUS.pack(b"CAND", c_pid, 0.0)
+             + b"".join(_STATUS.pack(b"TIME", i, t) for i, t in enumerate(marks or ())))
     while True:
         try:
             pid, status, usage = os.wait4(-1, 0)  # as init, also reaps the candidate's orphans
@@ -832,8 +1068,9 @@ def _count_own_processes():
     return n
 
 
-def _candidate(job):
+def _candidate(job, page=None):
     """Process C: its own session and group; runs the harness, then leaves with os._exit."""
+    started = time.monotonic()
     try:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         os.setsid()
@@ -843,7 +1080,9 @@ def _candidate(job):
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True)
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), write_through=True)
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
-    harness = _Harness(job)
+    harness = _Harness(job, page)
+    if job.get("profile"):
+        harness.marks = {"c_start": started}
     try:
         harness.run()
     finally:
@@ -867,6 +1106,7 @@ class _Probe:
 # Exact types whose equality cannot run candidate code.
 _SCALARS = frozenset({type(None), bool, int, float, complex, str, bytes, type(Ellipsis)})
 _CONTAINERS = frozenset({list, tuple, dict, set, frozenset})
+_SIZED = frozenset({str, bytes}) | _CONTAINERS  # len() is a cheap guess at a payload's size
 # Stdlib containers that reference solutions return (MBPP+ task 88: a Counter), by exact type.
 _STD_CONTAINERS = {collections.Counter: "Counter", collections.OrderedDict: "OrderedDict",
                    collections.defaultdict: "defaultdict", collections.deque: "deque"}
@@ -891,12 +1131,14 @@ _HARMLESS_DUNDERS = frozenset({
 class _Harness:
     """Runs in C. What it needs once the candidate has started is bound on `self` before."""
 
-    def __init__(self, job):
+    def __init__(self, job, page=None):
         self.job = job
+        self.page = page
         self.write = os.write
         self.read = os.read
         self.dumps = marshal.dumps
         self.perf = time.perf_counter
+        self.monotonic = time.monotonic
         self.setitimer = signal.setitimer
         self.exit = os._exit
         self.buf = bytearray()
@@ -904,6 +1146,7 @@ class _Harness:
         self.modname = job["module"]
         self.test_line = job["test_line"]
         self.flags = []
+        self.marks = None
         self.stdout, self.stderr = sys.stdout, sys.stderr
         self.gettrace, self.getprofile = sys.gettrace, sys.getprofile
 
@@ -930,10 +1173,17 @@ class _Harness:
             except BaseException:
                 pass
         try:
+            if self.marks is not None:
+                self.mark("c_end")
+                self.frame(("times", self.marks))
             self.flush()
         except BaseException:
             pass
         self.exit(0)
+
+    def mark(self, name, value=None):
+        if self.marks is not None:
+            self.marks[name] = self.monotonic() if value is None else value
 
     def report_done(self):
         secret = self.read(4, 64)
@@ -1066,6 +1316,7 @@ class _Harness:
             exec(cand_code, ns)
         except BaseException as exc:
             return self.fail(exc, "completion")
+        self.mark("c_loaded")
         ns[guard_name] = self.value_guard
         try:
             exec(test_code, ns)
@@ -1087,6 +1338,7 @@ class _Harness:
                 return self.fail(exc, "check")
         problem = self.integrity(ns, bi, bi_snapshot, watched, test_names, test_bound, exempt,
                                  test_snapshot)
+        self.mark("c_done")
         if problem:
             return self.tamper(problem)
         self.report_done()
@@ -1207,6 +1459,8 @@ class _Harness:
         # The inputs and the candidate's module live until the end: keep the collector off them
         # (a full collection would walk every input again and again).
         gc.freeze()
+        self.mark("c_loaded")
+        spent = 0.0
         limits = job["time_limits"]
         n_base = job["n_base"]
         not_none = job["not_none"]
@@ -1219,23 +1473,31 @@ class _Harness:
         sha256 = hashlib.sha256
         perf, setitimer, dumps = self.perf, self.setitimer, self.dumps
         real = signal.ITIMER_REAL
+        page = self.page
+        set_deadline = _DEADLINE.pack_into if page is not None else (lambda *a: None)
 
         def on_alarm(signum, frame):
             raise _Alarm("per-test time limit")
 
         signal.signal(signal.SIGALRM, on_alarm)
-        batch = []
+        # Records go out at the base/plus boundary, on a failure, every 512 records or about
+        # 1 MB; when the parent watches them as they come (`stream`), also every 20 ms, so
+        # that a wrong output stops the job soon.
+        batch, pending, flushed = [], 0, perf()
+        stream = bool(job.get("stream"))
         for i, args in enumerate(inputs):
             limit = limits[i] if limits else 0.0
             t0 = perf()
             try:
                 try:
                     if limit:
+                        set_deadline(page, 0, t0 + limit)  # perf_counter is CLOCK_MONOTONIC
                         setitimer(real, limit)
                     out = fn(*args)
                 finally:
                     if limit:
                         setitimer(real, 0)
+                        set_deadline(page, 0, 0.0)
                 dt = perf() - t0
                 kind, payload = "ok", None
                 if limit and dt > limit:
@@ -1243,6 +1505,7 @@ class _Harness:
             except BaseException as exc:
                 dt = perf() - t0
                 kind, payload, _ = self.describe(exc)
+            spent += dt
             if kind == "ok":
                 if not_none:
                     out = (True, out) if type(out) is bool else (False, out is not None)
@@ -1263,12 +1526,16 @@ class _Harness:
                     except (ValueError, TypeError) as exc:
                         kind, payload = "type", f"unserializable output ({exc})"
             batch.append((i, kind, payload, dt))
+            pending += len(payload) if type(payload) in _SIZED else 1
             failed = kind not in ("ok", "digest", "tagged")
-            if failed or i + 1 == n_base or len(batch) >= 512:
+            if (failed or i + 1 == n_base or len(batch) >= 512 or pending >= 1 << 20
+                    or (stream and t0 + dt - flushed > 0.02)):
                 self.frame(("outs", batch), flush=True)
-                batch = []
+                batch, pending, flushed = [], 0, t0 + dt
             if failed:
                 break
+        self.mark("c_done")
+        self.mark("c_inputs_s", spent)
         if batch:
             self.frame(("outs", batch), flush=True)
         self.report_done()
@@ -1432,15 +1699,22 @@ def main(argv):
         return 2
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != here]
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # Writes to a pipe nobody reads fail with EPIPE: the parent gone (we then leave), or a job's
+    # secret pipe after the job died (harmless). B puts back the default for the jobs.
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     worker = Worker(argv[2])
     try:
         write_msg(1, worker.info)
         while True:
-            job = read_msg(0)
-            if job is None:
+            raw = _read_raw(0)
+            if raw is None:
                 break
-            write_msg(1, worker.run(job))
+            job = marshal.loads(memoryview(raw)[_HDR.size:])
+            if job.get("stop"):
+                continue  # it came after its job had ended
+            write_msg(1, worker.run(job, raw))
+    except BrokenPipeError:
+        pass
     finally:
         worker.close()
     return 0

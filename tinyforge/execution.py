@@ -82,6 +82,11 @@ sessions, process groups and cgroup are killed; a process that left all three su
 
 Speed: each worker is a pre-forked interpreter with common modules imported (a "zygote"); a job
 costs two forks plus the candidate's own work, and a plus task runs all its inputs in one process.
+The first fork (B) and B's move into the job's cgroup happen while the previous job runs. An input
+stuck past its per-test limit where SIGALRM cannot reach it ends the job then, not at the job's
+wall-clock limit. A job with a `watch` streams its outputs and stops at the first that settles
+its verdict. `Sandbox(profile=True)` times the phases of every job (PROFILE_PHASES;
+tests/perf/eval_bench.py prints them).
 """
 
 from __future__ import annotations
@@ -108,7 +113,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
-from tinyforge.benchmarks.code_tasks import SET_OUTPUT_TASKS
+# deserialize_plus_inputs lives with the benchmark loader, which applies it too (re-exported here)
+from tinyforge.benchmarks.code_tasks import SET_OUTPUT_TASKS, deserialize_plus_inputs  # noqa: F401
 
 STATUSES = ("pass", "fail", "timeout", "error", "crash", "oom")
 
@@ -208,6 +214,11 @@ class Job:
     digest_numbers: str = "exact"
     grade: Optional[Callable[[dict], Result]] = None  # io mode, run in this process
     cost: float = 0.0  # scheduling hint: costly jobs start first
+    # io mode, run in this process as `watch(records, state)` on each batch of output records
+    # (index, kind, payload, seconds) as they come (`state`: a dict kept for one run of the job):
+    # True once they settle the verdict (a wrong output, an error), which stops the job there.
+    # It must not say True before: the later records are then never computed.
+    watch: Optional[Callable[[list, dict], bool]] = None
 
     def wire(self) -> dict:
         lim = self.limits
@@ -272,6 +283,7 @@ class _Worker:
     """One zygote process (tinyforge/_sandbox_child.py --serve) and its pipes."""
 
     def __init__(self):
+        self.times: list = []  # monotonic marks of the last call (profiling)
         self.scratch = tempfile.mkdtemp(prefix="tinyforge-sandbox-")
         flags = ["-s", "-P"] if sys.version_info >= (3, 11) else ["-s"]
         self.proc = subprocess.Popen(
@@ -284,20 +296,56 @@ class _Worker:
             self.kill()
             raise
 
-    def call(self, msg: dict, timeout: float) -> dict:
+    def call(self, msg: dict, timeout: float,
+             watch: Optional[Callable[[list, dict], bool]] = None) -> dict:
+        """Run one job. With `watch`, the worker streams the job's output records as they come
+        ({"interim": frames}); once `watch(records, state)` says the verdict is settled, the job
+        is stopped. The reply then carries all frames, streamed ones first."""
+        t0 = time.monotonic()
+        if watch is not None:
+            msg = dict(msg, stream=True)
+        self._send(msg)
+        self.times = [t0, time.monotonic()]  # sent, then (in _recv) read and decoded
+        deadline = t0 + timeout
+        streamed: list = []
+        stopped, state = False, {}
+        while True:
+            resp = self._recv(deadline - time.monotonic())
+            if "interim" not in resp:
+                break
+            del self.times[2:]
+            streamed += resp["interim"]
+            if not stopped:
+                records = [r for f in resp["interim"] if len(f) == 2 and type(f[1]) is list
+                           for r in f[1]]
+                try:
+                    settled = watch(records, state)
+                except Exception:  # a grading bug: let the job run to its end
+                    settled = False
+                if settled:
+                    self._send({"stop": True})
+                    stopped = True
+        if streamed:
+            resp["frames"] = streamed + resp.get("frames", [])
+        return resp
+
+    def _send(self, msg: dict):
         data = marshal.dumps(msg)
         try:
             self.proc.stdin.write(_HDR.pack(len(data)) + data)
             self.proc.stdin.flush()
         except OSError as e:
             raise SandboxError(f"worker gone ({e})") from None
-        return self._recv(timeout)
 
     def _recv(self, timeout: float):
         fd = self.proc.stdout.fileno()
         deadline = time.monotonic() + timeout
         head = self._read(fd, _HDR.size, deadline)
-        return marshal.loads(self._read(fd, _HDR.unpack(head)[0], deadline))
+        body = self._read(fd, _HDR.unpack(head)[0], deadline)
+        t_read = time.monotonic()
+        msg = marshal.loads(body)
+        self.times += [t_read, time.monotonic()]
+        return msg
 
     def _read(self, fd: int, n: int, deadline: float) -> bytes:
         chunks, got = [], 0
@@ -346,15 +394,58 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+# The life of a job as profiling marks: (phase, from mark, to mark). p_ marks are this process's,
+# w_ the worker's, b_ process B's, c_ the candidate process C's (which it could forge: they are
+# diagnostics, never part of a verdict). "inputs" (C's time inside the candidate's calls) is
+# taken out of "run", which leaves output checks, marshal and digests there.
+PROFILE_PHASES = (
+    ("send", "p_send", "p_sent"),  # Job.wire, marshal, pipe write
+    ("receive", "p_sent", "w_start"),  # the worker reads and decodes the job
+    ("worker_prep", "w_start", "w_go"),  # cgroup limits, the job handed to the waiting B
+    ("b_go", "w_go", "b_go"),  # B wakes up and reads the job
+    ("b_limits", "b_go", "b_limited"),  # fds, environment, rlimits
+    ("b_landlock", "b_limited", "b_landlocked"),
+    ("b_seccomp_caps", "b_landlocked", "b_fork"),
+    ("fork_c", "b_fork", "c_start"),
+    ("c_load", "c_start", "c_loaded"),  # stdio, compile, exec of the module, inputs
+    ("run", "c_loaded", "c_done"),
+    ("c_report", "c_done", "c_end"),  # last frames, the secret
+    ("exit_reap", "c_end", "w_supervised"),  # C and B exit, pipes close
+    ("worker_post", "w_supervised", "w_end"),  # reap, cgroup sweep, scratch removal, frames
+    ("return", "w_end", "p_read"),  # the worker's reply, marshal and pipe
+    ("decode", "p_read", "p_decoded"),
+    ("grade", "p_decoded", "p_graded"),  # comparison with the expected outputs
+    # Off the job's path (PROFILE_OFF_PATH): B is forked and joins its cgroup while the
+    # previous job runs.
+    ("spare_fork", "w_fork", "b_start"),
+    ("spare_cgroup", "b_start", "b_joined"),
+)
+PROFILE_OFF_PATH = ("spare_fork", "spare_cgroup")
+
+
+def _profile_entry(marks: dict, status: str) -> dict:
+    phases = {name: marks[b] - marks[a] for name, a, b in PROFILE_PHASES
+              if a in marks and b in marks}
+    if "run" in phases and isinstance(marks.get("c_inputs_s"), float):
+        phases["inputs"] = min(marks["c_inputs_s"], phases["run"])
+        phases["run"] -= phases["inputs"]
+    return {"status": status, "total": marks["p_graded"] - marks["p_send"], "phases": phases}
+
+
 class Sandbox:
     """A pool of sandbox workers. Jobs from several threads may share it.
 
         with Sandbox(workers=4) as sb:
             results = sb.run(jobs)
+
+    With `profile=True` every job also leaves {"status", "total", "phases"} in `profile_log`
+    (seconds per phase of PROFILE_PHASES, plus "inputs"), in completion order.
     """
 
-    def __init__(self, workers: Optional[int] = None):
+    def __init__(self, workers: Optional[int] = None, profile: bool = False):
         self.workers = workers or default_workers()
+        self.profile = profile
+        self.profile_log: list[dict] = []
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -431,16 +522,26 @@ class Sandbox:
             bar.close()
         return results  # type: ignore[return-value]
 
-    @staticmethod
-    def _run_one(worker: _Worker, job: Job) -> tuple[Result, bool]:
+    def _run_one(self, worker: _Worker, job: Job) -> tuple[Result, bool]:
+        t0 = time.monotonic()
+        msg = job.wire()
+        if self.profile:
+            msg["profile"] = True
         try:
-            resp = worker.call(job.wire(), timeout=job.limits.timeout + 30.0)
+            resp = worker.call(msg, timeout=job.limits.timeout + 30.0, watch=job.watch)
         except SandboxError as e:
             return _result("error", f"sandbox worker failed: {e}"), False
         try:
             result = job.grade(resp) if job.grade else _grade_test(resp, job.limits.timeout)
         except Exception as e:  # a grading bug must not stop a batch
             result = _result("error", f"grading failed: {type(e).__name__}: {e}", resp["elapsed"])
+        if self.profile:
+            marks = dict(resp.get("marks") or {})
+            marks.update(zip(("p_sent", "p_read", "p_decoded"), worker.times[1:]))
+            marks.update(p_send=t0, p_graded=time.monotonic())
+            entry = _profile_entry(marks, result.status)
+            with self._lock:
+                self.profile_log.append(entry)
         return result, True
 
     def close(self):
@@ -524,6 +625,8 @@ def _ended_early(resp: dict, limits_timeout: float, what: str) -> tuple[str, str
         return "fail", "its outputs exceeded the report size limit"
     if resp.get("oom_killed"):  # before the timeout: a process of the job was killed for memory
         return "oom", "a process of the job was killed by the memory limit"
+    if resp.get("test_timed_out"):  # stuck past its per-test limit where SIGALRM did not reach
+        return "timeout", f"went past its per-test time limit before {what}"
     if resp.get("timed_out"):
         return "timeout", f"exceeded the {limits_timeout:g} s time limit"
     sig = resp.get("signal")
@@ -566,59 +669,6 @@ def _grade_test(resp: dict, timeout: float) -> Result:
 
 
 # ---------------------------------------------------------------- differential (plus) tests
-
-# MBPP+ inputs that JSON cannot hold (tuples, sets, complex numbers), by task number. The task
-# lists are facts from evalplus 0.3.1's loader (evalplus/data/mbpp.py, mbpp_deserialize_inputs);
-# every input is a list of arguments.
-_MBPP_EACH_ARG_TUPLE = {2, 116, 132, 143, 222, 261, 273, 394, 399, 421, 424, 429, 470, 560, 579,
-                        596, 616, 630, 726, 740, 744, 809}
-_MBPP_EACH_ARG_LIST_OF_TUPLES = {63, 64, 70, 94, 120, 237, 272, 299, 400, 409, 417, 438, 473,
-                                 614, 780}
-_MBPP_FIRST_ARG_LIST_OF_TUPLES = {75, 413, 444, 753}
-_MBPP_FIRST_ARG_TUPLE = {250, 307, 405, 446, 617, 720, 763, 808}
-_MBPP_EACH_ARG_TUPLE_OF_TUPLES = {259, 401, 445}
-_MBPP_ALL_LISTS_TUPLES = {580, 615, 791}
-
-
-def _deep_tuple(x):
-    return tuple(_deep_tuple(i) for i in x) if isinstance(x, list) else x
-
-
-def _mbpp_input(n: int, args: list):
-    if n in _MBPP_EACH_ARG_TUPLE:
-        return [tuple(a) for a in args]
-    if n in _MBPP_EACH_ARG_LIST_OF_TUPLES:
-        return [[tuple(x) for x in a] for a in args]
-    if n in _MBPP_FIRST_ARG_LIST_OF_TUPLES:
-        return [[tuple(x) for x in args[0]], *args[1:]]
-    if n in (106, 750):
-        return [args[0], tuple(args[1])]
-    if n in _MBPP_FIRST_ARG_TUPLE:
-        return [tuple(args[0]), *args[1:]]
-    if n in _MBPP_EACH_ARG_TUPLE_OF_TUPLES:
-        return [tuple(tuple(x) for x in a) for a in args]
-    if n in _MBPP_ALL_LISTS_TUPLES:
-        return _deep_tuple(args)
-    if n == 115:  # a list of sets; evalplus turns an empty list into {} (a dict), kept as is
-        return [[set(x) if isinstance(x, list) and x else {} for x in args[0]]]
-    if n == 124:
-        return [float(args[0]), complex(args[1])]
-    if n == 252:
-        return [complex(args[0])]
-    if n == 278:
-        return [tuple(tuple(x) if isinstance(x, list) else x for x in args[0])]
-    if n == 722:
-        return [{k: tuple(v) for k, v in args[0].items()}, *args[1:]]
-    return args
-
-
-def deserialize_plus_inputs(task_id: str, inputs: list) -> list:
-    """Give MBPP+ inputs the Python types their tasks expect (HumanEval+ needs none)."""
-    if not task_id.startswith("Mbpp/"):
-        return inputs
-    n = int(task_id.split("/")[1])
-    return [_mbpp_input(n, inp) for inp in inputs]
-
 
 def load_plus_problems(path) -> list[dict]:
     """Read an EvalPlus native JSONL file (HumanEvalPlus / MbppPlus, optionally .gz), inputs
@@ -735,8 +785,26 @@ def _evalplus_check(out, exp, atol: float, exact: bool) -> tuple[bool, float]:
             return False, atol
         if type(exp) in (list, tuple) and len(out) != len(exp):
             return False, atol
+        if _numpy_objects(out) or _numpy_objects(exp):
+            return False, atol
         return _close_leaves(out, exp, atol), atol
     return exact, atol
+
+
+def _numpy_objects(x) -> bool:
+    """Would numpy turn this list / tuple into an object array (an int outside int64 and uint64
+    somewhere in it), on which allclose raises? A lone Python int it compares as a float."""
+    if type(x) not in (list, tuple):
+        return False
+    stack = [x]
+    while stack:
+        for v in stack.pop():
+            t = type(v)
+            if t is int and not -2 ** 63 <= v < 2 ** 64:
+                return True
+            if t is list or t is tuple:
+                stack.append(v)
+    return False
 
 
 def outputs_match(out, exp, atol: float = 0.0, strict_types: bool = False) -> bool:
@@ -1002,7 +1070,7 @@ def _reference_job(problem: dict, timeout: float, sink: dict) -> Job:
                cost=float(len(args)))
 
 
-_CACHE_FORMAT = 3  # 3: loose digests beside the exact ones
+_CACHE_FORMAT = 4  # 3: loose digests beside the exact ones; 4: keys tell tuples from lists
 
 
 def default_cache_dir() -> Path:
@@ -1047,13 +1115,24 @@ def plus_expected_outputs(problems: Sequence[dict], cache_dir=None, *,
 
 
 def _task_key(problem: dict) -> str:
-    """A hash of what the reference outputs depend on, stable across processes (set order is not,
-    under hash randomization, so sets are sorted)."""
+    """A hash of what the reference outputs depend on, stable across processes. Tuples, sets and
+    complex numbers are spelled apart from lists and strings (json alone would write a tuple as a
+    list: inputs of another type would get the cached outputs of the first); sets are sorted, as
+    their order varies under hash randomization."""
     def plain(o):
-        if isinstance(o, (set, frozenset)):
-            return {"set": sorted(map(repr, o))}
-        return repr(o)
+        t = type(o)
+        if t is tuple:
+            return {"tuple": [plain(x) for x in o]}
+        if t is list:
+            return [plain(x) for x in o]
+        if t is dict:
+            return {"dict": [[plain(k), plain(v)] for k, v in o.items()]}
+        if t in (set, frozenset):
+            return {t.__name__: sorted(repr(x) for x in o)}
+        if t in (complex, bytes):
+            return {t.__name__: repr(o)}
+        return o if t in (str, int, float, bool, type(None)) else {"repr": repr(o)}
 
     fields = [problem[k] for k in ("task_id", "prompt", "canonical_solution", "entry_point",
                                    "base_input", "plus_input")] + [problem.get("atol", 0)]
-    return hashlib.sha256(json.dumps(fields, default=plain).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(plain(fields)).encode()).hexdigest()

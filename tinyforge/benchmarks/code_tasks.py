@@ -173,10 +173,66 @@ def _docstring_parts(prompt: str) -> tuple[str, list[str]]:
     return text, tests
 
 
+# MBPP+ inputs that JSON cannot hold (tuples, sets, complex numbers), by task number. The task
+# lists are facts from evalplus 0.3.1's loader (evalplus/data/mbpp.py, mbpp_deserialize_inputs);
+# every input is a list of arguments.
+_MBPP_EACH_ARG_TUPLE = {2, 116, 132, 143, 222, 261, 273, 394, 399, 421, 424, 429, 470, 560, 579,
+                        596, 616, 630, 726, 740, 744, 809}
+_MBPP_EACH_ARG_LIST_OF_TUPLES = {63, 64, 70, 94, 120, 237, 272, 299, 400, 409, 417, 438, 473,
+                                 614, 780}
+_MBPP_FIRST_ARG_LIST_OF_TUPLES = {75, 413, 444, 753}
+_MBPP_FIRST_ARG_TUPLE = {250, 307, 405, 446, 617, 720, 763, 808}
+_MBPP_EACH_ARG_TUPLE_OF_TUPLES = {259, 401, 445}
+_MBPP_ALL_LISTS_TUPLES = {580, 615, 791}
+
+
+def _deep_tuple(x):
+    return tuple(_deep_tuple(i) for i in x) if isinstance(x, list) else x
+
+
+def _mbpp_input(n: int, args: list):
+    if n in _MBPP_EACH_ARG_TUPLE:
+        return [tuple(a) for a in args]
+    if n in _MBPP_EACH_ARG_LIST_OF_TUPLES:
+        return [[tuple(x) for x in a] for a in args]
+    if n in _MBPP_FIRST_ARG_LIST_OF_TUPLES:
+        return [[tuple(x) for x in args[0]], *args[1:]]
+    if n in (106, 750):
+        return [args[0], tuple(args[1])]
+    if n in _MBPP_FIRST_ARG_TUPLE:
+        return [tuple(args[0]), *args[1:]]
+    if n in _MBPP_EACH_ARG_TUPLE_OF_TUPLES:
+        return [tuple(tuple(x) for x in a) for a in args]
+    if n in _MBPP_ALL_LISTS_TUPLES:
+        return _deep_tuple(args)
+    if n == 115:  # a list of sets; evalplus turns an empty list into {} (a dict), kept as is
+        return [[set(x) if isinstance(x, list) and x else {} for x in args[0]]]
+    if n == 124:
+        return [float(args[0]), complex(args[1])]
+    if n == 252:
+        return [complex(args[0])]
+    if n == 278:
+        return [tuple(tuple(x) if isinstance(x, list) else x for x in args[0])]
+    if n == 722:
+        return [{k: tuple(v) for k, v in args[0].items()}, *args[1:]]
+    return args
+
+
+def deserialize_plus_inputs(task_id: str, inputs: list) -> list:
+    """Give MBPP+ inputs the Python types their tasks expect (HumanEval+ needs none)."""
+    if not task_id.startswith("Mbpp/"):
+        return inputs
+    n = int(task_id.split("/")[1])
+    return [_mbpp_input(n, inp) for inp in inputs]
+
+
 def mbpp_plus_record(row: dict) -> dict:
     """A shipped MbppPlus.jsonl row (EvalPlus native)."""
     rec = {k: row[k] for k in ("task_id", "prompt", "entry_point", "canonical_solution",
                                "base_input", "plus_input", "atol", "contract")}
+    # JSON has no tuples, sets or complex numbers: give the inputs the types the tasks take
+    rec["base_input"] = deserialize_plus_inputs(row["task_id"], row["base_input"])
+    rec["plus_input"] = deserialize_plus_inputs(row["task_id"], row["plus_input"])
     rec["test"] = fix_mbpp_plus_assertion(row["task_id"], row["assertion"], row["prompt"],
                                           row["entry_point"])
     rec["text"] = _docstring_parts(row["prompt"])[0]
