@@ -54,7 +54,7 @@ _STATUS = struct.Struct("<4sid")  # tag, pid or wait status, flag or CPU seconds
 _DEADLINE = struct.Struct("<d")
 PER_TEST_GRACE = 0.5
 # Profiling marks B sends as TIME records (index, monotonic time).
-_B_MARKS = ("b_start", "b_joined", "b_go", "b_limited", "b_landlocked", "b_fork")
+_B_MARKS = ("b_start", "b_joined", "b_confined", "b_go", "b_fork")
 
 # Modules that HumanEval/MBPP solutions and tests import (scanned from the benchmark files), loaded
 # once here so a forked job does not pay for the import.
@@ -978,10 +978,10 @@ def _move_fds(targets):
 
 
 def _sandboxed(worker, cgroup, scratch, out_w, rep_w, sec_r, st_w, go_r, page):
-    """Process B: join the job's cgroup, wait for the job, confine itself, fork the candidate
-    process C, and wait for it as the PID namespace's init (which the kernel protects from
-    signals sent inside the namespace, so the candidate runs in an ordinary process, C). Never
-    returns."""
+    """Process B: join the job's cgroup and confine itself (all of it ahead of the job, while
+    the previous job runs), wait for the job, set its rlimits, fork the candidate process C, and
+    wait for it as the PID namespace's init (which the kernel protects from signals sent inside
+    the namespace, so the candidate runs in an ordinary process, C). Never returns."""
     marks = [time.monotonic()]
     try:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -990,17 +990,13 @@ def _sandboxed(worker, cgroup, scratch, out_w, rep_w, sec_r, st_w, go_r, page):
         if cgroup is not None:
             cgroup.join()
         marks.append(time.monotonic())
-        job = read_msg(go_r)
-        if job is None:  # the worker is closing
-            os._exit(0)
-        os.close(go_r)
-        marks.append(time.monotonic())
-        if not job.get("profile"):
-            marks = None
-        limits = job["limits"]
         devnull = os.open("/dev/null", os.O_RDWR)
-        _move_fds({0: devnull, 1: out_w, 2: out_w, 3: rep_w, 4: sec_r, 5: st_w})
-        os.closerange(6, 1 << 20)
+        _move_fds({0: devnull, 1: out_w, 2: out_w, 3: rep_w, 4: sec_r, 5: st_w, 6: go_r})
+        os.closerange(7, 1 << 20)
+    except BaseException:
+        os._exit(73)
+    failed = None
+    try:
         os.chdir(scratch)
         os.environ.clear()
         os.environ.update({
@@ -1010,27 +1006,38 @@ def _sandboxed(worker, cgroup, scratch, out_w, rep_w, sec_r, st_w, go_r, page):
         })
         tempfile.tempdir = None
         # RLIMIT_NPROC counts every process of the uid; root is exempt, and another user may
-        # already run many, so the cap sits above their current number.
-        nproc = limits["processes"] + (0 if worker.root else _count_own_processes())
+        # already run many, so the cap sits above their current number (counted before
+        # Landlock hides /proc).
+        others = 0 if worker.root else _count_own_processes()
+        _prctl(_PR_SET_NO_NEW_PRIVS, 1)
+        if worker.landlock_abi:
+            _landlock_restrict(worker.landlock_abi, worker.read_paths, [scratch])
+        if worker.seccomp:
+            _seccomp_install(worker.seccomp)
+        if worker.root:
+            _drop_capabilities(worker.last_cap)
+    except BaseException as e:
+        failed = e  # reported to the job, once it comes
+    marks.append(time.monotonic())
+    try:
+        job = read_msg(6)
+        if job is None:  # the worker is closing
+            os._exit(0)
+        os.close(6)
+        marks.append(time.monotonic())
+        if not job.get("profile"):
+            marks = None
+        if failed is not None:
+            raise failed
+        limits = job["limits"]
         for res, value in ((resource.RLIMIT_AS, limits["memory"]),
                            (resource.RLIMIT_FSIZE, limits["file_size"]),
-                           (resource.RLIMIT_NPROC, nproc),
+                           (resource.RLIMIT_NPROC, limits["processes"] + others),
                            (resource.RLIMIT_CORE, 0),
                            (resource.RLIMIT_CPU, int(limits["timeout"]) + 2)):
             soft, hard = resource.getrlimit(res)
             value = value if hard == resource.RLIM_INFINITY else min(value, hard)
             resource.setrlimit(res, (value, value))
-        _prctl(_PR_SET_NO_NEW_PRIVS, 1)
-        if marks is not None:
-            marks.append(time.monotonic())
-        if worker.landlock_abi:
-            _landlock_restrict(worker.landlock_abi, worker.read_paths, [scratch])
-        if marks is not None:
-            marks.append(time.monotonic())
-        if worker.seccomp:
-            _seccomp_install(worker.seccomp)
-        if worker.root:
-            _drop_capabilities(worker.last_cap)
         if marks is not None:
             marks.append(time.monotonic())
         c_pid = os.fork()

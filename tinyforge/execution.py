@@ -403,9 +403,7 @@ PROFILE_PHASES = (
     ("receive", "p_sent", "w_start"),  # the worker reads and decodes the job
     ("worker_prep", "w_start", "w_go"),  # cgroup limits, the job handed to the waiting B
     ("b_go", "w_go", "b_go"),  # B wakes up and reads the job
-    ("b_limits", "b_go", "b_limited"),  # fds, environment, rlimits
-    ("b_landlock", "b_limited", "b_landlocked"),
-    ("b_seccomp_caps", "b_landlocked", "b_fork"),
+    ("b_rlimits", "b_go", "b_fork"),
     ("fork_c", "b_fork", "c_start"),
     ("c_load", "c_start", "c_loaded"),  # stdio, compile, exec of the module, inputs
     ("run", "c_loaded", "c_done"),
@@ -415,12 +413,13 @@ PROFILE_PHASES = (
     ("return", "w_end", "p_read"),  # the worker's reply, marshal and pipe
     ("decode", "p_read", "p_decoded"),
     ("grade", "p_decoded", "p_graded"),  # comparison with the expected outputs
-    # Off the job's path (PROFILE_OFF_PATH): B is forked and joins its cgroup while the
-    # previous job runs.
+    # Off the job's path (PROFILE_OFF_PATH): B is forked, joins its cgroup and confines itself
+    # (fds, environment, Landlock, seccomp, capabilities) while the previous job runs.
     ("spare_fork", "w_fork", "b_start"),
     ("spare_cgroup", "b_start", "b_joined"),
+    ("spare_confine", "b_joined", "b_confined"),
 )
-PROFILE_OFF_PATH = ("spare_fork", "spare_cgroup")
+PROFILE_OFF_PATH = ("spare_fork", "spare_cgroup", "spare_confine")
 
 
 def _profile_entry(marks: dict, status: str) -> dict:
