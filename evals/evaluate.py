@@ -86,9 +86,9 @@ def main(args: argparse.Namespace) -> dict:
         raise TinyforgeError(f"{args.samples}: no samples")
     counts = Counter(s["task_id"] for s in samples)
     n, n_max = min(counts.values()), max(counts.values())
-    ks = [k for k in args.k or () if k <= n]
     if any(k < 1 for k in args.k or ()):
         raise SettingsError("k", "pass@k needs k >= 1")
+    ks = [k for k in args.k or () if k <= n]
     if args.k and len(ks) < len(args.k):
         print(f"note: pass@k only for k <= {n}, the fewest samples of a task here "
               f"(not reported: {', '.join(str(k) for k in args.k if k > n)})")

@@ -125,13 +125,8 @@ def write_msg(fd, obj):
 
 def read_msg(fd):
     """One framed message from a trusted peer, or None at end of file."""
-    head = _read_exact(fd, _HDR.size)
-    if head is None:
-        return None
-    body = _read_exact(fd, _HDR.unpack(head)[0])
-    if body is None:
-        raise EOFError("truncated message")
-    return marshal.loads(body)
+    raw = _read_raw(fd)
+    return None if raw is None else marshal.loads(memoryview(raw)[_HDR.size:])
 
 
 def _read_raw(fd):
