@@ -119,6 +119,36 @@ def test_big_outputs_digest_numbers_as_equal_values(tmp_path):
     assert not strict_ints.passed and not strict_floats.passed and strict_same.passed
 
 
+def test_loose_digest_bytes_are_equal_exactly_for_equal_lists():
+    # The loose spelling of a flat list (what a digest hashes) must give equal bytes exactly when
+    # evalplus's `==` holds: checked on every pair of lists drawn from numbers that straddle both
+    # spellings (float-exact or not, -0.0, inf, huge ints, complex, bools, strings, None).
+    import itertools
+    import marshal
+    import random
+    from tinyforge._sandbox_child import _loose_numbers
+
+    pool = [0, -0.0, 0.0, False, True, 1, 1.0, 1 + 0j, 2.5, 2.5 + 0j, 2.5 + 1j, 2 ** 53,
+            2 ** 53 + 1, float(2 ** 53), 10 ** 400, float("inf"), -float("inf"), 1e300,
+            int(1e300), "a", None, b"x"]
+    rng = random.Random(0)
+    lists = [list(c) for c in itertools.product(pool, repeat=2)]
+    lists += [[rng.choice(pool) for _ in range(rng.randint(1, 5))] for _ in range(3000)]
+    lists += [tuple(x) for x in lists[:200]]
+    spelled = {}
+    for x in lists:
+        spelled.setdefault(marshal.dumps(_loose_numbers(x), 2), []).append(x)
+    groups = list(spelled.values())
+    for g in groups:  # one spelling: all equal
+        assert all(g[0] == y and type(g[0]) is type(y) for y in g), g[:4]
+    reps = [g[0] for g in groups]
+    for a, b in itertools.combinations(reps, 2):  # two spellings: never equal
+        assert not (a == b and type(a) is type(b)), (a, b)
+    # a million mixed ints and floats (HumanEval/130) spell at C speed, and as expected
+    big = [i if i % 2 else i / 2 for i in range(10 ** 6)]
+    assert _loose_numbers(big) == [float(i if i % 2 else i / 2) for i in range(10 ** 6)]
+
+
 def test_cache_key_tells_input_types_apart():
     # the expected-output cache is keyed by content: inputs that differ only in type (a tuple for a
     # list, a set, a complex number for its string) have other reference outputs

@@ -530,6 +530,46 @@ def test_a_dead_worker_fails_its_job_and_is_replaced():
         assert sandbox.run([ex.code_job(ADD, GOOD)])[0].passed
 
 
+def test_jobs_and_workers_end_when_the_parent_dies(tmp_path):
+    # A grading process killed mid-job (kill -9, a lost shell) must not leave its worker running
+    # the job to its wall-clock limit: the worker sees its stdin close and ends the job.
+    import subprocess
+    import sys
+    marker = "tfp" + os.urandom(4).hex()
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys\nfrom tinyforge import execution as ex\n"
+        "sb = ex.Sandbox(workers=1)\n"
+        "print(sb.info['pid'], flush=True)\n"
+        "code = ('import ctypes\\n'\n"
+        f"        \"ctypes.CDLL(None).prctl(15, b'{marker}', 0, 0, 0)\\n\"\n"
+        "        'while True:\\n    pass\\n')\n"
+        "sb.run([ex.program_job(code, timeout=60)])\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(ex.__file__).resolve().parents[1]))
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, env=env)
+    try:
+        worker_pid = int(parent.stdout.readline())
+        deadline = time.monotonic() + 20
+        while marker not in proc_comms() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker in proc_comms()
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (marker in proc_comms() or _alive(worker_pid)):
+        time.sleep(0.05)
+    assert marker not in proc_comms() and not _alive(worker_pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_run_batch_with_its_own_workers():
     rs = ex.run_batch([ex.code_job(ADD, GOOD), ex.code_job(ADD, "    return 0\n")], workers=1)
     assert [r.status for r in rs] == ["pass", "fail"]
@@ -625,6 +665,26 @@ def test_a_settled_verdict_stops_the_job(sb):
     r = sb.run([job])[0]
     assert r.base.passed and not r.passed and "plus input 0" in r.detail, r
     assert [i for i, *_ in seen] == [0, 1, 2] and r.elapsed < 1.0  # not 3 x 0.5 s
+
+
+def test_plus_jobs_stop_at_their_first_wrong_output(sb):
+    # plus_job's own watch: a wrong output settles both verdicts, so the inputs after it are
+    # never run (here each would sleep 0.4 s), and a rerun of the same job grades afresh.
+    problem, expected = synthetic()
+    slow_after = ("    import time\n    if x == {bad}:\n        return -1\n"
+                  "    if x > {bad}:\n        time.sleep(0.4)\n    return x * x\n")
+    job_plus = ex.plus_job(problem, slow_after.format(bad=3), expected)
+    job_base = ex.plus_job(problem, slow_after.format(bad=1), expected)
+    for _ in range(2):
+        plus, base = sb.run([job_plus, job_base])
+        assert plus.base.passed and not plus.passed and "wrong output on plus input 0" in plus.detail
+        assert not base.base.passed and "wrong output on base input 0" in base.detail
+        assert plus.elapsed < 0.6 and base.elapsed < 0.6, (plus.elapsed, base.elapsed)
+    # a wrong output after slow right ones is still found; the watch never settles early
+    late = ex.plus_job(problem, "    import time\n    time.sleep(0.05)\n"
+                                "    return 0 if x == 5 else x * x\n", expected)
+    r = sb.run([late])[0]
+    assert r.base.passed and not r.passed and "plus input 2" in r.detail, r
 
 
 def test_outputs_match_follows_evalplus():

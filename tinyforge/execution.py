@@ -26,7 +26,8 @@ What is defended, and how (tests/test_execution.py has a test per attack class):
 
 * The verdict, which never comes from an exit status or stdout.
   Assertion tests: each job gets a fresh random secret, which the worker writes into a pipe only
-  after forking the job (so no copy is in memory the candidate inherits); the harness reads it
+  after forking the job (so no copy is in memory the candidate inherits; the job's B, forked
+  while the job before ran, holds that job's secret, spent before this one starts); the harness reads it
   only after `check()` returned and sends it back on a separate report pipe. Early exits
   (`sys.exit`, `os._exit`, `exit()`), exit hooks (atexit, excepthook, finalizers), crashes, and
   text forged on stdout or on guessed file descriptors therefore all read as "did not finish".
@@ -327,6 +328,8 @@ class _Worker:
                     stopped = True
         if streamed:
             resp["frames"] = streamed + resp.get("frames", [])
+        if watch is not None:
+            resp["watch_state"] = state  # in this process only: the job's grade reads it
         return resp
 
     def _send(self, msg: dict):
@@ -922,70 +925,103 @@ def _plus_records(resp: dict) -> tuple[dict, Optional[tuple]]:
     return records, load_exc
 
 
-def _grade_plus(resp: dict, problem: dict, expected: dict, timeout: float, strict: bool) -> Result:
-    elapsed, output = resp.get("elapsed", 0.0), _output_text(resp)
-    task_id, atol = problem["task_id"], problem.get("atol", 0) or 0
-    n_base = len(problem["base_input"])
-    inputs = list(problem["base_input"]) + list(problem["plus_input"])
-    wanted = list(expected["base"]) + list(expected["plus"])
-    digests = expected.get("digests" if strict else "loose_digests") or {}
-    tagged = set(expected.get("tagged") or ())
-    try:
-        records, load_exc = _plus_records(resp)
-    except ValueError as e:
-        r = _result("fail", f"forged or garbled report: {e}", elapsed, output)
-        r.base = _result("fail", r.detail, elapsed)
-        return r
-    first_bad: Optional[tuple[int, str, str]] = None
-    run_atol = atol  # evalplus's enforced atol persists within a run; the plus run starts afresh
-    for i in range(len(inputs)):
-        if i == n_base:
-            run_atol = atol
-        rec = records.get(i)
-        which = f"base input {i}" if i < n_base else f"plus input {i - n_base}"
-        if rec is None:
-            if load_exc is not None:
-                status, detail = _exc_status(load_exc)
-            else:
-                status, detail = _ended_early(resp, timeout, f"{which} finished")
-            first_bad = (i, status, detail)
-            break
+class _PlusCheck:
+    """evalplus's verdict on one run of a plus job, input by input. `watch` takes the output
+    records as they stream in and says when the verdict is settled (the first wrong output,
+    raise or timeout: later inputs cannot change either verdict); `grade` reads the whole reply
+    and finishes from where the watch got to, so no output is compared twice."""
+
+    def __init__(self, problem: dict, expected: dict, timeout: float, strict: bool):
+        self.problem, self.expected, self.timeout, self.strict = problem, expected, timeout, strict
+        self.task_id, self.atol = problem["task_id"], problem.get("atol", 0) or 0
+        self.n_base = len(problem["base_input"])
+        self.inputs = list(problem["base_input"]) + list(problem["plus_input"])
+        self.wanted = list(expected["base"]) + list(expected["plus"])
+        self.digests = expected.get("digests" if strict else "loose_digests") or {}
+        self.tagged = set(expected.get("tagged") or ())
+        self.next = 0  # the first input not yet compared
+        self.run_atol = self.atol  # evalplus's enforced atol persists within a run
+        self.first_bad: Optional[tuple[int, str, str]] = None
+        self.seen: dict[int, tuple] = {}
+
+    def watch(self, records: list, state: dict) -> bool:
+        for rec in records:
+            if not (type(rec) is tuple and len(rec) == 4 and type(rec[0]) is int):
+                return False  # malformed: left to `grade`, which sees the whole reply
+            self.seen.setdefault(rec[0], rec[1:])
+        self._advance(self.seen)
+        return self.first_bad is not None
+
+    def _advance(self, records: dict):
+        while self.first_bad is None and self.next in records:
+            i = self.next
+            if i == self.n_base:
+                self.run_atol = self.atol  # the plus run starts afresh
+            self.first_bad = self._check(i, records[i])
+            self.next += 1
+
+    def _which(self, i: int) -> str:
+        return f"base input {i}" if i < self.n_base else f"plus input {i - self.n_base}"
+
+    def _check(self, i: int, rec: tuple) -> Optional[tuple[int, str, str]]:
         kind, payload, seconds = rec
+        which = self._which(i)
         if kind == "tagged":
             try:
                 kind, payload = "ok", _untag(payload)
             except (ValueError, TypeError):
-                first_bad = (i, "fail", f"{which}: malformed output record")
-                break
+                return i, "fail", f"{which}: malformed output record"
         if kind == "ok" or kind == "digest":
-            want = digests.get(i)
+            want = self.digests.get(i)
             if want is not None:
-                got = payload if kind == "digest" else _digest(payload, strict)
+                got = payload if kind == "digest" else _digest(payload, self.strict)
                 if got == want:
-                    continue
+                    return None
             elif kind == "ok":
-                ok, run_atol = _task_output_ok(task_id, inputs[i], payload,
-                                               _untag(wanted[i]) if i in tagged else wanted[i],
-                                               run_atol, strict)
+                exp = _untag(self.wanted[i]) if i in self.tagged else self.wanted[i]
+                ok, self.run_atol = _task_output_ok(self.task_id, self.inputs[i], payload, exp,
+                                                    self.run_atol, self.strict)
                 if ok:
-                    continue
-            first_bad = (i, "fail", f"wrong output on {which}")
-        elif kind == "timeout":
-            first_bad = (i, "timeout", f"{which} exceeded its time limit ({seconds:.2f} s)")
-        elif kind == "type":
-            first_bad = (i, "fail", f"{which}: {payload}")
-        else:
-            status = _KIND_STATUS.get(kind, "error")
-            first_bad = (i, status, f"{which}: {payload}")
-        break
-    if first_bad is None:
-        result = _result("pass", "", elapsed, output)
-        result.base = _result("pass", "", elapsed)
-    else:
-        i, status, detail = first_bad
+                    return None
+            return i, "fail", f"wrong output on {which}"
+        if kind == "timeout":
+            return i, "timeout", f"{which} exceeded its time limit ({seconds:.2f} s)"
+        if kind == "type":
+            return i, "fail", f"{which}: {payload}"
+        return i, _KIND_STATUS.get(kind, "error"), f"{which}: {payload}"
+
+    def grade(self, resp: dict) -> Result:
+        elapsed, output = resp.get("elapsed", 0.0), _output_text(resp)
+        try:
+            records, load_exc = _plus_records(resp)
+        except ValueError as e:
+            r = _result("fail", f"forged or garbled report: {e}", elapsed, output)
+            r.base = _result("fail", r.detail, elapsed)
+            return r
+        if any(records.get(i) != rec for i, rec in self.seen.items()):
+            # what the watch compared is not what the reply holds: start over from the reply
+            self.next, self.run_atol, self.first_bad = 0, self.atol, None
+        self._advance(records)
+        if self.first_bad is None and self.next < len(self.inputs):
+            i = self.next
+            if load_exc is not None:
+                status, detail = _exc_status(load_exc)
+            else:
+                status, detail = _ended_early(resp, self.timeout, f"{self._which(i)} finished")
+            self.first_bad = (i, status, detail)
+        if self.first_bad is None:
+            result = _result("pass", "", elapsed, output)
+            result.base = _result("pass", "", elapsed)
+            return result
+        i, status, detail = self.first_bad
         result = _result(status, detail, elapsed, output)
-        result.base = _result(status, detail, elapsed) if i < n_base else _result("pass", "", elapsed)
-    return result
+        result.base = (_result(status, detail, elapsed) if i < self.n_base
+                       else _result("pass", "", elapsed))
+        return result
+
+
+def _grade_plus(resp: dict, problem: dict, expected: dict, timeout: float, strict: bool) -> Result:
+    return _PlusCheck(problem, expected, timeout, strict).grade(resp)
 
 
 def plus_job(problem: dict, completion: str, expected: dict, *,
@@ -1010,15 +1046,23 @@ def plus_job(problem: dict, completion: str, expected: dict, *,
     lim = dataclasses.replace(limits or Limits(), timeout=wall)
     args = list(problem["base_input"]) + list(problem["plus_input"])
 
+    def check(state: dict) -> _PlusCheck:
+        if "plus" not in state:
+            state["plus"] = _PlusCheck(problem, expected, wall, strict_types)
+        return state["plus"]
+
+    def watch(records: list, state: dict) -> bool:
+        return check(state).watch(records, state)
+
     def grade(resp: dict) -> Result:
-        return _grade_plus(resp, problem, expected, wall, strict_types)
+        return check(resp.get("watch_state") or {}).grade(resp)
 
     return Job(source=source, mode="io", entry_point=problem["entry_point"], limits=lim,
                inputs=marshal.dumps(args), n_base=n_base, time_limits=tuple(per_test),
                not_none=problem["task_id"] in _NOT_NONE_TASKS,
                digest_inputs=tuple(sorted(expected.get("digests") or ())), grade=grade,
                digest_numbers="exact" if strict_types else "loose",
-               cost=sum(ref_times))
+               cost=sum(ref_times), watch=watch)
 
 
 def check_plus(problem: dict, completion: str, expected: dict, *,
@@ -1069,7 +1113,8 @@ def _reference_job(problem: dict, timeout: float, sink: dict) -> Job:
                cost=float(len(args)))
 
 
-_CACHE_FORMAT = 4  # 3: loose digests beside the exact ones; 4: keys tell tuples from lists
+_CACHE_FORMAT = 5  # 3: loose digests beside the exact ones; 4: keys tell tuples from lists;
+# 5: loose digests spell a flat list of float-exact numbers as floats
 
 
 def default_cache_dir() -> Path:
