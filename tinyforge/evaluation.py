@@ -129,15 +129,18 @@ def grade_samples(samples: Sequence[dict], problems: dict[str, dict], *, kind: s
 GRADE_CHUNK = 2000  # samples graded between appends: what a killed grading run can lose at most
 
 
-def grade_to_jsonl(path: Path, samples: Sequence[dict], problems: dict[str, dict], **kw) -> list[dict]:
-    """Grade the samples that have no row in `path` yet, append their rows (every GRADE_CHUNK samples),
-    return all rows in sample order (a killed grading run resumes like a sampling run)."""
+def grade_to_jsonl(path: Path, samples: Sequence[dict], problems: dict[str, dict], *,
+                   chunk: int = GRADE_CHUNK, prepare=None, **kw) -> list[dict]:
+    """Grade the samples that have no row in `path` yet (each through `prepare` first, if given),
+    append their rows every `chunk` samples, return all rows in sample order (a killed grading run
+    resumes like a sampling run). Keywords are grade_samples'."""
     writer = JsonlWriter(path, required=RESULT_FIELDS)
     have = {r["id"]: r for r in writer.records}
     todo = [s for s in samples if s["id"] not in have]
     try:
-        for lo in range(0, len(todo), GRADE_CHUNK):
-            for row in grade_samples(todo[lo:lo + GRADE_CHUNK], problems, **kw):
+        for lo in range(0, len(todo), chunk):
+            part = todo[lo:lo + chunk]
+            for row in grade_samples([prepare(s) for s in part] if prepare else part, problems, **kw):
                 writer.append(row)
                 have[row["id"]] = row
     finally:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from tinyforge.io import JsonlWriter, SettingsError
+from tinyforge.io import SettingsError
 from tinyforge.pairs import FORMATS
 
 
@@ -106,27 +106,25 @@ class _Task:
     def verify(self, path: Path, problems: Sequence[dict], attempts: Sequence[dict],
                chunk: int = 256) -> tuple[list[dict], dict]:
         """One graded row per attempt into `path` (resumable, appended a chunk at a time)."""
-        from tinyforge.evaluation import RESULT_FIELDS, grade_samples
+        from tinyforge.evaluation import grade_to_jsonl
 
         t0 = time.time()
         by_id = {p["task_id"]: p for p in problems}
-        writer = JsonlWriter(Path(path), required=RESULT_FIELDS)
-        have = {r["id"]: r for r in writer.records}
-        todo = [self.to_grade(by_id[a["task_id"]], a) for a in attempts if a["id"] not in have]
-        for lo in range(0, len(todo), chunk):
-            # math problems carry their own `answer` (no benchmark record to read it from)
-            bench = self.bench if self.kind == "code" else None
-            for row in grade_samples(todo[lo:lo + chunk], by_id, kind=self.grader, bench=bench,
-                                     fmt=self.fmt, workers=self.s.workers, timeout=self.s.timeout,
-                                     progress=False):
-                writer.append(row)
-                have[row["id"]] = row
-        writer.close()
-        rows = [have[a["id"]] for a in attempts if a["id"] in have]
+        fresh = []
+
+        def prepare(attempt):
+            fresh.append(attempt["id"])
+            return self.to_grade(by_id[attempt["task_id"]], attempt)
+
+        # math problems carry their own `answer` (no benchmark record to read it from)
+        rows = grade_to_jsonl(Path(path), attempts, by_id, chunk=chunk, prepare=prepare,
+                              kind=self.grader, bench=self.bench if self.kind == "code" else None,
+                              fmt=self.fmt, workers=self.s.workers, timeout=self.s.timeout,
+                              progress=False)
         solved = {r["task_id"] for r in rows if r["passed"]}
         stats = {"verified_attempts": sum(r["passed"] for r in rows), "problems_solved": len(solved),
                  "verified_share": round(sum(r["passed"] for r in rows) / len(rows), 4) if rows else 0.0}
-        if todo:
+        if fresh:
             stats["time/verify_s"] = round(time.time() - t0, 2)
         return rows, stats
 
