@@ -687,6 +687,32 @@ def test_plus_jobs_stop_at_their_first_wrong_output(sb):
     assert r.base.passed and not r.passed and "plus input 2" in r.detail, r
 
 
+def test_plus_jobs_run_behind_evalplus_reliability_guard(sb, tmp_path):
+    # evalplus sets open, exit, os.getcwd, shutil.rmtree, ... to None before the candidate runs:
+    # a program that calls one fails there, at import time or in a call, so it fails here too,
+    # even one that catches OSError; one that only mentions them passes. The reference run (the
+    # canonical solution) is not guarded, as evalplus's ground truth is not.
+    problem, expected = synthetic()
+    bodies = {
+        "    open('f.txt', 'w').write('x')\n    return x * x\n": False,
+        "    import os\n    os.getcwd()\n    return x * x\n": False,
+        "    try:\n        open('f.txt')\n    except OSError:\n        pass\n    return x * x\n": False,
+        "    import shutil\n    shutil.rmtree('d', ignore_errors=True)\n    return x * x\n": False,
+        "    import resource\n    return x * x\n": False,
+        "    return x * x if open is not None else 0\n": False,
+        "    return x * x\nimport os\n_here = os.getcwd()\n": False,  # at import time
+        "    import os\n    return x * x if os.path.join('a', 'b') == 'a/b' else 0\n": True,
+        "    return x * x if callable(len) else 0\n": True,
+    }
+    rs = sb.run([ex.plus_job(problem, b, expected) for b in bodies])
+    assert [r.passed for r in rs] == list(bodies.values()), [(r.status, r.detail) for r in rs]
+    ref = {"task_id": "Toy/open", "prompt": "def f(x):\n", "entry_point": "f", "atol": 0,
+           "canonical_solution": "    import os\n    return len(os.getcwd()) > 0\n",
+           "base_input": [[1]], "plus_input": [[2]]}
+    got = ex.plus_expected_outputs([ref], tmp_path, sandbox=sb)["Toy/open"]
+    assert got["base"] == [True] and got["plus"] == [True]
+
+
 def test_outputs_match_follows_evalplus():
     assert ex.outputs_match([1, 2], [1, 2]) and not ex.outputs_match([1, 2], (1, 2))
     assert ex.outputs_match(0.1 + 0.2, 0.3)  # a float expected: atol 1e-6 is enforced

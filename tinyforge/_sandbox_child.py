@@ -1132,6 +1132,32 @@ _HARMLESS_DUNDERS = frozenset({
 })
 
 
+# What evalplus 0.3.1's reliability_guard (evalplus/eval/utils.py) sets to None before it runs a
+# candidate, so that a program calling one (open() a file, os.getcwd()) gets evalplus's verdict:
+# TypeError, a failed sample. Harmless here (the OS layers are the defence) but part of the
+# reference harness's semantics; differential (plus) jobs get it (Job.evalplus_guard).
+_EVALPLUS_NONE = {
+    "builtins": ("exit", "quit", "open", "help"),
+    "os": ("kill", "system", "putenv", "remove", "removedirs", "rmdir", "fchdir", "setuid", "fork",
+           "forkpty", "killpg", "rename", "renames", "truncate", "replace", "unlink", "fchmod",
+           "fchown", "chmod", "chown", "chroot", "lchflags", "lchmod", "lchown", "getcwd", "chdir"),
+    "shutil": ("rmtree", "move", "chown"),
+    "subprocess": ("Popen",),
+}
+_EVALPLUS_NO_MODULES = ("ipdb", "joblib", "resource", "psutil", "tkinter")
+
+
+def _evalplus_guard():
+    import importlib
+    os.environ["OMP_NUM_THREADS"] = "1"
+    for modname, names in _EVALPLUS_NONE.items():
+        mod = importlib.import_module(modname)
+        for name in names:
+            setattr(mod, name, None)
+    for modname in _EVALPLUS_NO_MODULES:
+        sys.modules[modname] = None
+
+
 class _Harness:
     """Runs in C. What it needs once the candidate has started is bound on `self` before."""
 
@@ -1451,6 +1477,8 @@ class _Harness:
             return self.fail(exc, "compile")
         ns = self.module()
         self.guard_process()
+        if job.get("evalplus_guard"):
+            _evalplus_guard()
         try:
             exec(code, ns)
         except BaseException as exc:

@@ -220,6 +220,9 @@ class Job:
     # True once they settle the verdict (a wrong output, an error), which stops the job there.
     # It must not say True before: the later records are then never computed.
     watch: Optional[Callable[[list, dict], bool]] = None
+    # io mode: before the candidate runs, set to None what evalplus's reliability_guard does
+    # (open, exit, os.getcwd, os.remove, ...), so such programs fail as they do in evalplus
+    evalplus_guard: bool = False
 
     def wire(self) -> dict:
         lim = self.limits
@@ -230,6 +233,7 @@ class Job:
             "time_limits": list(self.time_limits) if self.time_limits else None,
             "not_none": self.not_none, "digest_inputs": list(self.digest_inputs),
             "digest_over": self.digest_over, "digest_numbers": self.digest_numbers,
+            "evalplus_guard": self.evalplus_guard,
             "limits": {"timeout": float(lim.timeout), "memory": int(lim.memory),
                        "processes": int(lim.processes), "file_size": int(lim.file_size),
                        "output": int(lim.output), "report": int(lim.report)},
@@ -1036,7 +1040,9 @@ def plus_job(problem: dict, completion: str, expected: dict, *,
     kind, min(task_timeout, sum of its limits) + 1 s, as evalplus gives its base and plus runs.
     The run stops at the first input that raises or times out: later inputs cannot change either
     verdict. Outputs are compared as evalplus compares them (`0 == False`, `1 == 1.0`, floats
-    within atol, see `outputs_match`); `strict_types=True` also requires the expected types."""
+    within atol, see `outputs_match`); `strict_types=True` also requires the expected types. The
+    candidate runs after evalplus's reliability guard (`open`, `exit`, `os.getcwd`, `os.remove`,
+    ... are None), so a program calling one fails, as in evalplus."""
     source = solution if solution is not None else problem["prompt"] + completion
     ref_times = list(expected["base_time"]) + list(expected["plus_time"])
     per_test = [max(min_time_limit, time_limit_factor * t) for t in ref_times]
@@ -1062,7 +1068,7 @@ def plus_job(problem: dict, completion: str, expected: dict, *,
                not_none=problem["task_id"] in _NOT_NONE_TASKS,
                digest_inputs=tuple(sorted(expected.get("digests") or ())), grade=grade,
                digest_numbers="exact" if strict_types else "loose",
-               cost=sum(ref_times), watch=watch)
+               cost=sum(ref_times), watch=watch, evalplus_guard=True)
 
 
 def check_plus(problem: dict, completion: str, expected: dict, *,

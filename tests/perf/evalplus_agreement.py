@@ -65,7 +65,8 @@ NUM, FLOATS = "type(out) in (int, float)", "type(out) is list and out and all(ty
 # fail each, except: pass for canonical, float_nudge, slow_ok, prints, main_block, solution_canonical,
 # checks_arg_types (asserts the argument types evalplus passes, e.g. MBPP+ tuples) and, under
 # evalplus's `==`, bool_as_int, int_as_float, ints_as_floats; base pass, plus fail for wrong_on_plus
-# and slow_on_plus. uses_open fails in evalplus only (EVALPLUS_DEFECTS).
+# and slow_on_plus. uses_open fails in both (evalplus's reliability guard sets open to None, which
+# plus jobs reproduce: Job.evalplus_guard).
 MUTANTS = {
     "canonical": ("pass", "out", None, 1),
     "off_by_one": ("pass", f"out + 1 if {NUM} else out", {"int", "float"}, 1),
@@ -93,10 +94,10 @@ MUTANTS = {
     "slow_ok": ("if _m_calls[0] == 1: _m_time.sleep(0.3)", "out", None, 8),
     "slow_on_plus": ("if repr(_m_key(args)) not in _M_BASE: _m_time.sleep(10)", "out", None, 8),
 }
-# Disagreements that are evalplus 0.3.1's own defects (eval/__init__.py): its reliability_guard sets
-# builtins.open = None, and its find_zero oracle `continue`s past the line that records a passed
-# input, so every HumanEval/32 sample, the canonical one included, fails.
-EVALPLUS_DEFECTS = {"source": {"uses_open"}, "task_id": {"HumanEval/32"}}
+# Disagreements that are evalplus 0.3.1's own defects (eval/__init__.py): its find_zero oracle
+# `continue`s past the line that records a passed input, so every HumanEval/32 sample, the
+# canonical one included, fails.
+EVALPLUS_DEFECTS = {"source": set(), "task_id": {"HumanEval/32"}}
 IMPORT_LINE = re.compile(r"^\s*(from\s+\S+\s+)?import\s.*\n?", re.M)
 
 
