@@ -309,15 +309,20 @@ def problems_and_prompts(settings: EvalSettings) -> tuple[dict[str, dict], list[
     return {p["task_id"]: p for p in problems}, items
 
 
-def guard_eval_dir(out_dir: Path, settings: EvalSettings, adapter: str | None) -> None:
-    """eval.json records what `out_dir` was sampled with; another setting or adapter is refused (its
-    samples would be mixed into a new run's metrics)."""
+def guard_eval_dir(out_dir: Path, settings: EvalSettings, adapter: str | None, model: str | None = None) -> None:
+    """eval.json records what `out_dir` was sampled with; another setting, model (when given) or adapter
+    is refused (its samples would be mixed into a new run's metrics). Another n_samples is not."""
     from tinyforge.io import changed_settings, read_json, write_json
 
     mark = Path(out_dir) / "eval.json"
     now = {**settings.sampled_with(), "adapter": adapter, "strict_types": settings.strict_types}
+    if model is not None:
+        now["model"] = model
     if mark.exists():
-        changed = changed_settings(read_json(mark), now)
+        # n_samples is not compared: sample j of a task is a function of (task seed, j) alone
+        # (tinyforge.sampling), so a run asked for more samples draws only the new ones, and one asked
+        # for fewer reads the first n (metrics then cover those n; the others stay in samples.jsonl).
+        changed = [c for c in changed_settings(read_json(mark), now) if c[0] != "n_samples"]
         if changed:
             raise TinyforgeError(f"{out_dir} holds an evaluation made with other settings ("
                                  + ", ".join(f"{k} {old!r} there, {new!r} now" for k, old, new in changed)
@@ -341,18 +346,19 @@ def _seed_from(src: Sequence[dict], dst: Path, items: Sequence[dict], n: int) ->
 
 def evaluate(settings: EvalSettings, get_sampler, out_dir: Path | str, *, lora: str | bool | None = None,
              adapter_label: str | None = None, reuse: Sequence[dict] = (), shard: tuple[int, int] | None = None,
-             progress: bool = True, extra: dict | None = None) -> dict:
+             progress: bool = True, extra: dict | None = None, model: str | None = None) -> dict:
     """Sample, grade and summarize one benchmark into `out_dir` (layout in the module docstring);
     returns its metrics. `get_sampler`: a zero-argument factory, called only if samples are missing.
     `lora`: False = the base model, a directory = that adapter (the sampler was built with it), None =
     the sampler's own. `reuse`: samples of another benchmark with the same prompts (HumanEval for
-    HumanEval+). With `shard`, only that shard is sampled and nothing is graded ({} is returned)."""
+    HumanEval+). With `shard`, only that shard is sampled and nothing is graded ({} is returned).
+    `model`: recorded in eval.json (and checked on a resume) so other runs can tell whose samples these are."""
     from tinyforge.io import save_metrics
     from tinyforge.sampling import sample_to_jsonl
 
     out = Path(out_dir)
     adapter = lora if isinstance(lora, str) else None
-    guard_eval_dir(out, settings, adapter)
+    guard_eval_dir(out, settings, adapter, model)
     by_id, items = problems_and_prompts(settings)
     if reuse:
         _seed_from(reuse, out / "samples.jsonl", items, settings.n_samples)
