@@ -45,6 +45,9 @@ import numpy as np
 EXACT_SUBSETS = 20_000   # enumerate every k-subset up to this many (C(16, 8) = 12,870 fits: n <= 16 is exact)
 DRAWS = 2_000            # seeded k-subsets per (task, k) above it: standard error <= 0.5 / sqrt(2000) ~ 1.1 pp per task
 NO_VOTE = None
+# Default new tokens of a TTS pool per grading kind: HumanEval functions and GSM8K chains fit in 512;
+# MATH-500 solutions of 4B-8B base models run longer, AIME longer still (a cut solution has no answer).
+MAX_NEW_TOKENS = {"code": 512, "gsm8k": 512, "math": 1024, "aime": 2048}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -211,7 +214,7 @@ def per_task_curves(rows: Sequence[Mapping], *, n: int | None = None, ks: Sequen
     for task, group in groups.items():
         group = group[:n]
         c = sum(bool(r[correct_key]) for r in group)
-        row: dict[str, Any] = {"task_id": task, "n": n, "c": c}
+        row: dict[str, Any] = {"task_id": task, "n": n, "c": c, "oracle": float(c > 0)}
         for k in ks:
             row[f"pass@{k}"] = pass_at_k(n, c, k)
         if labels is not None:
