@@ -45,7 +45,9 @@ def _rel(p: Path) -> str:
 
 
 def _light_env() -> dict:
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HF_HUB_OFFLINE": "1", "PYTHONIOENCODING": "utf-8"}
+    # PYTHONPATH: this checkout's package, whatever checkout the venv's editable install points at
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HF_HUB_OFFLINE": "1", "PYTHONIOENCODING": "utf-8",
+            "PYTHONPATH": str(REPO)}
 
 
 def test_the_glob_finds_the_scripts():
