@@ -19,9 +19,10 @@ def test_tts_humaneval_sweeps_and_grows_its_pool(tiny_llama, tmp_path):
     for key in ("pass@1", "pass@2", "pass@2_ci_low", "pass@2_ci_high", "oracle", "n_oracle", "mean_tokens", "n"):
         assert key in m, key
     assert m["n"] == 2 and m["n_tasks"] == 2 and "maj@2" not in m  # code: no vote
-    for f in ("samples.jsonl", "results.jsonl", "curve.jsonl", "table.md", "curve.png", "metrics.json", "eval.json"):
+    for f in ("samples.jsonl", "results.jsonl", "per_task.jsonl", "table.md", "curve.png", "metrics.json", "eval.json"):
         assert (out / f).exists(), f
     assert json.loads((out / "metrics.json").read_text())["oracle"] == m["oracle"]
+    assert {"pass@1", "pass@2", "oracle", "c"} <= set(read_jsonl(out / "per_task.jsonl")[0])
     before = read_jsonl(out / "samples.jsonl")
     m4 = run_script("tts/tts_humaneval.py", ["--model", str(tiny_llama), "--n", "4", *TINY, "--out-dir", str(out)])
     after = {r["id"]: r for r in read_jsonl(out / "samples.jsonl")}

@@ -1018,7 +1018,7 @@ def tts_pools(args, stage: str, benches: Sequence[str], runs: Sequence[tuple[str
                       f"grade, pass@k / " + ("maj@k / " if es.kind != "code" else "") + "oracle for k = 1.."
                       f"{es.n_samples}" + (f", shard {args.shard}" if shard else ""))
             d = sub(label, es)
-            plan.writes(d, "samples.jsonl, results.jsonl, curve.jsonl, table.md, curve.png, metrics.json")
+            plan.writes(d, "samples.jsonl, results.jsonl, per_task.jsonl, table.md, curve.png, metrics.json")
     plan.notes["reuse"] = "samples that runs under runs/ drew with the same model, adapter and settings"
     if args.dry_run:
         return plan.show()

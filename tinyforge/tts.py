@@ -178,6 +178,34 @@ def maj_at_k(labels: Sequence[int | None], k: int, *, correct: int | None = 0, e
     return float(maj_credit(lab[idx], correct).mean()), exact
 
 
+def task_maj(group: Sequence[Mapping], labels: Mapping[str, int | None], ks: Sequence[int], *, task: Any,
+             seed: int = 0, exact_limit: int = EXACT_SUBSETS, draws: int = DRAWS) -> tuple[dict, dict]:
+    """maj@k of one task's samples for each k ({"maj@k": value}, {k: exact?}); the draws' seed is
+    (seed, task, k), so a task's estimate does not depend on the other tasks."""
+    from tinyforge.sampling import derive_seed
+
+    lab = [labels.get(r["id"]) for r in group]
+    vals, exact = {}, {}
+    for k in ks:
+        vals[f"maj@{k}"], exact[k] = maj_at_k(lab, k, correct=0, exact_limit=exact_limit, draws=draws,
+                                              seed=derive_seed(seed, f"maj:{task}:{k}"))
+    return vals, exact
+
+
+def maj_by_task(rows: Sequence[Mapping], labels: Mapping[str, int | None], ks: Sequence[int], *,
+                seed: int = 0) -> tuple[dict[Any, dict], dict[int, bool]]:
+    """task_id -> {"maj@k": ...} over each task's own samples (tasks may have different n; every k must
+    be <= each n), and {k: exact for every task?}."""
+    from tinyforge.metrics import group_by_task
+
+    out, exact_k = {}, {k: True for k in ks}
+    for task, group in group_by_task(rows).items():
+        out[task], exact = task_maj(group, labels, ks, task=task, seed=seed)
+        for k in ks:
+            exact_k[k] = exact_k[k] and exact[k]
+    return out, exact_k
+
+
 # ---------------------------------------------------------------------------------------------------
 # The sweep
 
@@ -204,7 +232,6 @@ def per_task_curves(rows: Sequence[Mapping], *, n: int | None = None, ks: Sequen
     """One row per task ({task_id, n, c, pass@k..., maj@k... (with labels), mean_tokens}) and what the
     maj@k estimate was ({k: exact?} over all tasks)."""
     from tinyforge.metrics import pass_at_k
-    from tinyforge.sampling import derive_seed
 
     n, groups = _pool(rows, n)
     ks = list(range(1, n + 1)) if ks is None else sorted(set(int(k) for k in ks))
@@ -218,12 +245,10 @@ def per_task_curves(rows: Sequence[Mapping], *, n: int | None = None, ks: Sequen
         for k in ks:
             row[f"pass@{k}"] = pass_at_k(n, c, k)
         if labels is not None:
-            lab = [labels.get(r["id"]) for r in group]
+            vals, exact = task_maj(group, labels, ks, task=task, seed=seed, exact_limit=exact_limit, draws=draws)
+            row.update(vals)
             for k in ks:
-                v, exact = maj_at_k(lab, k, correct=0, exact_limit=exact_limit, draws=draws,
-                                    seed=derive_seed(seed, f"maj:{task}:{k}"))
-                row[f"maj@{k}"] = v
-                exact_k[k] = exact_k[k] and exact
+                exact_k[k] = exact_k[k] and exact[k]
         tokens = [r["n_tokens"] for r in group if r.get("n_tokens") is not None]
         if tokens:
             row["mean_tokens"] = float(np.mean(tokens))
@@ -357,9 +382,10 @@ def vote_fields(kind: str) -> list[tuple[str, str, str]]:
 
 def sweep_rows(rows: Sequence[Mapping], kind: str, *, n: int, ks: Sequence[int] | None = None, seed: int = 0,
                workers: int | None = None, timeout: float | None = None, plus: bool = False,
-               per_task: list | None = None) -> dict:
+               per_task: list | None = None, labels: Mapping | None = None) -> dict:
     """Every sweep a benchmark reports from its graded rows: pass@k (code: HumanEval+ / MBPP+ also
-    `base/`), maj@k, and GSM8K's strict / flexible."""
+    `base/`), maj@k, and GSM8K's strict / flexible. `labels`: the committed answers' classes, when the
+    caller has them (evaluation.evaluate's)."""
     m: dict[str, Any] = {}
     if kind == "code":
         m.update(sweep(rows, n=n, ks=ks, seed=seed, per_task=per_task))
@@ -369,8 +395,9 @@ def sweep_rows(rows: Sequence[Mapping], kind: str, *, n: int, ks: Sequence[int] 
     for prefix, key, correct in vote_fields(kind):
         if not all(correct in r for r in rows):
             continue
-        labels = answer_classes(rows, kind, key=key, correct_key=correct, workers=workers, timeout=timeout or 10.0)
-        m.update(sweep(rows, n=n, ks=ks, seed=seed, labels=labels, correct_key=correct, prefix=prefix,
+        lab = labels if (not prefix and labels is not None) else answer_classes(
+            rows, kind, key=key, correct_key=correct, workers=workers, timeout=timeout or 10.0)
+        m.update(sweep(rows, n=n, ks=ks, seed=seed, labels=lab, correct_key=correct, prefix=prefix,
                        per_task=per_task if not prefix else None))
     return m
 
@@ -379,24 +406,24 @@ def run_bench(settings, get_sampler, out_dir: Path | str, *, model: str | None =
               lora: str | bool | None = None, reuse: Sequence[dict] = (), title: str = "",
               progress: bool = True, extra: dict | None = None) -> dict:
     """`settings` (evaluation.EvalSettings, n_samples = the pool's n) sampled and graded by
-    evaluation.evaluate into `out_dir`, then swept: metrics.json gets the sweep's keys (they replace
-    evaluate's pass@k / maj@k, which are the same pass@k and a first-k maj@k), plus `curve.jsonl`
-    (one row per task), `table.md` and `curve.png`. Returns the metrics (+ `_records`, `_rows`)."""
+    evaluation.evaluate into `out_dir`, then swept: metrics.json gets the sweep's keys for every k (evaluate
+    wrote the same estimators for its default ks), `per_task.jsonl` one row per task with every k,
+    plus `table.md` and `curve.png`. Returns the metrics (+ `_records`, `_rows`, `_per_task`)."""
     from tinyforge import evaluation
     from tinyforge.io import read_jsonl, save_metrics, write_jsonl
 
     out = Path(out_dir)
     m = evaluation.evaluate(settings, get_sampler, out, lora=lora, reuse=reuse, progress=progress,
                             extra={**({"model": model} if model else {}), **(extra or {})}, model=model)
-    records = m.pop("_records")
+    records, labels = m.pop("_records"), m.pop("_labels", None)
     want = {r["id"] for r in records}
     rows = [r for r in read_jsonl(out / "results.jsonl") if r["id"] in want]
     tasks: list[dict] = []
-    m = {k: v for k, v in m.items() if not k.split("/")[-1].startswith("maj@")}
     m.update(sweep_rows(rows, settings.kind, n=settings.n_samples, ks=None, seed=settings.seed,
-                        workers=settings.workers, timeout=settings.timeout, plus=settings.plus, per_task=tasks))
+                        workers=settings.workers, timeout=settings.timeout, plus=settings.plus, per_task=tasks,
+                        labels=labels))
     m["temperature"] = settings.temperature
-    write_jsonl(out / "curve.jsonl", tasks)
+    write_jsonl(out / "per_task.jsonl", tasks)  # every k (evaluate's has its default ks only)
     head = title or f"{settings.bench} {model or ''}".strip()
     md = f"## {head}, n={settings.n_samples}, T={settings.temperature}\n\n" + table(m)
     if settings.plus:

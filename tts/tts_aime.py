@@ -3,7 +3,7 @@ k in 1..n, maj@k over k-subsets of the n (integer answers: "025" and "25" are on
 best-of-n, mean tokens, 95% bootstrap intervals, a table and a figure per year (REPRODUCE.md §3.3). With
 n = 32 the maj@k above C(32, k) > 20,000 subsets is a seeded estimate; metrics.json says which k are exact.
 
-Writes runs/tts_aime/<model>_t<T>_s<seed>/{aime24,aime25}/ (samples, results, curve.jsonl, table.md,
+Writes runs/tts_aime/<model>_t<T>_s<seed>/{aime24,aime25}/ (samples, results, per_task.jsonl, table.md,
 curve.png, metrics.json) and a metrics.json with `aime24/pass@k`, `aime24/oracle`, `aime25/...` keys.
 
 Smoke (embedded model, CPU, a few minutes):

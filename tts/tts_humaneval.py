@@ -4,7 +4,7 @@ passes the tests in the sandbox), mean completion tokens, a markdown table and a
 against k (REPRODUCE.md §3.3). Raising --n on a finished run draws only the new samples.
 
 Writes into the run dir (default runs/tts_humaneval/<model>_t<T>_s<seed>/, no n in the name):
-samples.jsonl, results.jsonl, curve.jsonl (per task), table.md, curve.png and metrics.json (`pass@1` ..
+samples.jsonl, results.jsonl, per_task.jsonl (every k), table.md, curve.png and metrics.json (`pass@1` ..
 `pass@n`, `oracle`, `n_oracle`, `mean_tokens`).
 
 Smoke (embedded model, CPU, ~15 min on 2 cores):

@@ -4,7 +4,7 @@ mean completion tokens, 95% bootstrap intervals, a markdown table and a figure (
 Answers are the last \\boxed{} (or the Minerva "final answer" sentence), judged by math-verify in worker
 processes. Raising --n on a finished run draws only the new samples.
 
-Writes samples.jsonl, results.jsonl, curve.jsonl, table.md, curve.png and metrics.json (`pass@k`, `maj@k`,
+Writes samples.jsonl, results.jsonl, per_task.jsonl, table.md, curve.png and metrics.json (`pass@k`, `maj@k`,
 `maj_estimate`, `oracle`, `n_oracle`, `mean_tokens`) into runs/tts_math500/<model>_t<T>_s<seed>/.
 
 Smoke (embedded model, CPU, a few minutes):
