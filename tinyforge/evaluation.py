@@ -160,13 +160,13 @@ def _with_tokens(samples: Sequence[dict], rows: Sequence[dict]) -> list[dict]:
 
 
 def vote_labels(rows: Sequence[dict], kind: str, *, workers: int | None = None,
-                timeout: float | None = None) -> dict | None:
+                timeout: float | None = None, progress: bool = False) -> dict | None:
     """What maj@k votes on (math kinds; None for code): each sample's answer class by the grader's
     equivalence (tinyforge.tts.answer_classes), so `\\frac12` and `0.5` are one vote."""
     if kind == "code":
         return None
     from tinyforge import tts
-    return tts.answer_classes(rows, kind, workers=workers, timeout=timeout or 10.0)
+    return tts.answer_classes(rows, kind, workers=workers, timeout=timeout or 10.0, progress=progress)
 
 
 def _maj_rows(rows, kind, maj, labels, seed):
@@ -402,7 +402,7 @@ def evaluate(settings: EvalSettings, get_sampler, out_dir: Path | str, *, lora: 
     rows = grade_to_jsonl(out / "results.jsonl", res["records"], by_id, kind=kind, bench=settings.bench,
                           fmt=settings.format, plus=plus, workers=settings.workers, timeout=settings.timeout,
                           progress=progress, strict_types=settings.strict_types)
-    labels = vote_labels(rows, kind, workers=settings.workers, timeout=settings.timeout)
+    labels = vote_labels(rows, kind, workers=settings.workers, timeout=settings.timeout, progress=progress)
     m = summarize(res["records"], rows, kind=kind, n=n, plus=plus, ks=settings.k, stops=stop, seed=settings.seed,
                   labels=labels)
     write_jsonl(out / "per_task.jsonl", per_task(res["records"], rows, kind=kind, n=n, plus=plus, ks=settings.k,

@@ -60,7 +60,8 @@ def _group_key(kind: str, answer: str) -> str:
     return answer if kind == "gsm8k" else normalize_math_answer(answer)
 
 
-def _equal_pairs(pairs: Sequence[tuple[str, str]], kind: str, workers: int | None, timeout: float) -> list[bool]:
+def _equal_pairs(pairs: Sequence[tuple[str, str]], kind: str, workers: int | None, timeout: float,
+                 progress: bool = False) -> list[bool]:
     """Whether each (answer, earlier answer) pair is equal by the grader, the earlier one as reference."""
     from tinyforge import grading
 
@@ -69,12 +70,12 @@ def _equal_pairs(pairs: Sequence[tuple[str, str]], kind: str, workers: int | Non
     if kind == "gsm8k":
         return [grading.numbers_equal(a, b) for a, b in pairs]
     graded = grading.grade_math_batch([("\\boxed{" + a + "}", b) for a, b in pairs], workers=workers,
-                                      timeout=timeout, kind=kind)
+                                      timeout=timeout, kind=kind, progress=progress)
     return [bool(g["passed"]) for g in graded]
 
 
 def answer_classes(rows: Sequence[Mapping], kind: str, *, key: str = "extracted", correct_key: str = "passed",
-                   workers: int | None = None, timeout: float = 10.0) -> dict[str, int | None]:
+                   workers: int | None = None, timeout: float = 10.0, progress: bool = False) -> dict[str, int | None]:
     """Sample id -> its answer class within its task: 0 for every sample the grader passed (the
     reference's class), 1, 2, ... for wrong answers grouped by the grader's equivalence (module doc),
     None for a sample with no readable answer (it casts no vote). `kind`: gsm8k, math or aime;
@@ -104,7 +105,7 @@ def answer_classes(rows: Sequence[Mapping], kind: str, *, key: str = "extracted"
                 key_of[r["id"]] = (task, seen[g])
     # equal pairs among the representatives of each task (all pairs in one batch, for the worker pool)
     jobs = [(task, i, j) for task, rs in reps.items() for j in range(len(rs)) for i in range(j)]
-    verdicts = _equal_pairs([(reps[t][j], reps[t][i]) for t, i, j in jobs], kind, workers, timeout)
+    verdicts = _equal_pairs([(reps[t][j], reps[t][i]) for t, i, j in jobs], kind, workers, timeout, progress)
     parent = {task: list(range(len(rs))) for task, rs in reps.items()}
 
     def find(task, i):
