@@ -368,6 +368,7 @@ def _seed_from(src: Sequence[dict], dst: Path, items: Sequence[dict], n: int) ->
     for r in src:
         if r["id"] not in have and prompts.get(r["task_id"]) == r["prompt"] and r["sample_idx"] < n:
             writer.append(r)
+            have.add(r["id"])  # `src` may hold one sample twice (two runs' pools)
     writer.close()
 
 
