@@ -182,10 +182,10 @@ def test_every_evaluations_maj_at_k_is_the_subset_vote_over_the_graders_classes(
     rows = _rows("t", ["0.5", "\\frac12", "2"], right={2})
     samples = [{k: r[k] for k in ("id", "task_id", "sample_idx", "n_tokens")} for r in rows]
     labels = evaluation.vote_labels(rows, "math", workers=0)
-    m = evaluation.summarize(samples, rows, kind="math", n=3, labels=labels)
+    m = evaluation.summarize(samples, rows, kind="math", n=3, ks=[1, 2], labels=labels)
     # subsets of 2: {0.5, 1/2} one wrong vote -> 0; {0.5, 2} and {1/2, 2} ties -> 1/2 each. The first two
     # samples' string vote would say 0.
     assert m["maj@2"] == pytest.approx(1 / 3, abs=1e-6) and m["maj@3"] == 0.0
     assert m["maj_estimate"] == "exact"
-    rows_pt = evaluation.per_task(samples, rows, kind="math", n=3, labels=labels)
+    rows_pt = evaluation.per_task(samples, rows, kind="math", n=3, ks=[1, 2], labels=labels)
     assert rows_pt[0]["maj@2"] == pytest.approx(1 / 3)
