@@ -7,7 +7,7 @@ Writes into the run dir (default runs/tts_humaneval/<model>_t<T>_s<seed>/, no n 
 samples.jsonl, results.jsonl, per_task.jsonl (every k), table.md, curve.png and metrics.json (`pass@1` ..
 `pass@n`, `oracle`, `n_oracle`, `mean_tokens`).
 
-Smoke (embedded model, CPU, ~15 min on 2 cores):
+Smoke (embedded model, CPU: 12 min on one core of a busy 2-core machine; 0/16 at this size):
     python tts/tts_humaneval.py --model smollm2-135m --n 8 --limit 16
 H100 (the guide's §3.3: best-of-8 = 152/164 for Qwen3-4B-Base, 151/164 for Qwen3-8B-Base):
     python tts/tts_humaneval.py --model Qwen/Qwen3-4B-Base --n 8 --temperature 0.7
