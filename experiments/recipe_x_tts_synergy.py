@@ -4,6 +4,7 @@ trained+TTS (its best-of-n). The synergy figure is (trained+TTS) - (raw+TTS), wi
 interval over tasks and one plain verdict sentence: does training still help once the base may sample n
 times? (The guide: +12.8 pp at enough mined pairs; -4.9 pp on Qwen2.5-3B with 36 pairs.)
 
+`--base-model` is `--model` spelled as the guide spells it here; `--n` is `--n-samples`.
 pass@1 is the unbiased estimate from the same n samples at --temperature (not a separate greedy run), so
 every cell comes from one pool per model. Pools that tts/ or evals/ drew with the same model, adapter
 and settings (under runs/) are reused, not redrawn; a larger --n draws only the new samples.
