@@ -133,11 +133,12 @@ def answer_classes(rows: Sequence[Mapping], kind: str, *, key: str = "extracted"
             a, b = find(task, i), find(task, j)
             parent[task][max(a, b)] = min(a, b)
     number: dict[tuple[Any, int], int] = {}
+    per_task: dict[Any, int] = {}
     for sid, (task, g) in key_of.items():
         root = (task, find(task, g))
         # classes numbered 1.. per task in first-seen order of their roots
         if root not in number:
-            number[root] = 1 + sum(1 for t, _ in number if t == task)
+            per_task[task] = number[root] = per_task.get(task, 0) + 1
         out[sid] = number[root]
     return out
 
