@@ -35,7 +35,7 @@ from pathlib import Path
 
 from tinyforge import cli
 from tinyforge.evaluation import (grade_to_jsonl, headline, load_problem_file, load_samples, per_task,
-                                  summarize)
+                                  summarize, vote_labels)
 from tinyforge.io import SettingsError, TinyforgeError, save_metrics, write_jsonl
 
 STAGE = "evaluate"
@@ -95,8 +95,10 @@ def main(args: argparse.Namespace) -> dict:
     cli.open_run(args, STAGE, out, grader=kind)
     rows = grade_to_jsonl(out / "results.jsonl", samples, problems, kind=kind, bench=bench, fmt=args.format,
                           plus=plus, workers=args.workers, timeout=args.timeout, strict_types=args.strict_types)
-    m = summarize(samples, rows, kind=kind, n=n, plus=plus, ks=ks or None, seed=args.seed)
-    write_jsonl(out / "per_task.jsonl", per_task(samples, rows, kind=kind, n=n, plus=plus, ks=ks or None))
+    labels = vote_labels(rows, kind, workers=args.workers, timeout=args.timeout)  # maj@k's votes, graded once
+    m = summarize(samples, rows, kind=kind, n=n, plus=plus, ks=ks or None, seed=args.seed, labels=labels)
+    write_jsonl(out / "per_task.jsonl", per_task(samples, rows, kind=kind, n=n, plus=plus, ks=ks or None,
+                                                 labels=labels, seed=args.seed))
     m.update({"grader": kind, "samples": str(args.samples), "n_per_task_min": n, "n_per_task_max": n_max})
     save_metrics(out, m)
     print(headline(name, m, plus))

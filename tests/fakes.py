@@ -7,7 +7,7 @@
 
 A prompt is answered by the answers of the fragment found last in it (an MBPP prompt shows exemplars
 before its task), or, when `answers` is a function, by `answers(prompt_text)`; completion j of a prompt
-is answers[j % len(answers)]. With an adapter active (the
+(j counts from the call's `first`) is answers[j % len(answers)]. With an adapter active (the
 call's `lora` is an adapter dir, or None on a sampler built with adapters) the `adapter` answers are
 used where they have the fragment, so a test can make training change what the model says and check
 the before / after delta's sign and label. Unknown prompts get `default`. Every call is recorded.
@@ -39,19 +39,20 @@ class FakeSampler(sampling.Sampler):
         return max(hits, key=lambda h: h[0])[1] if hits else None
 
     def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=256, stop=None, seed=0,
-                 allowed_token_ids=None, logprobs=False, lora=None):
+                 allowed_token_ids=None, logprobs=False, lora=None, first=0):
         tuned = bool(lora) if lora is not None else bool(self.adapters)
         if isinstance(lora, str) and lora not in self.adapters:
             raise AssertionError(f"adapter {lora} was not loaded by this sampler ({self.adapters})")
         self.calls.append({"n_prompts": len(prompts), "n": n, "lora": lora, "tuned": tuned,
-                           "temperature": temperature, "max_new_tokens": max_new_tokens})
+                           "temperature": temperature, "max_new_tokens": max_new_tokens,
+                           "first": first})
         out = []
         for prompt in prompts:
             text = prompt if isinstance(prompt, str) else prompt[-1]["content"]
             got = (self._lookup(self.adapter_answers, text) if tuned else None) or self._lookup(self.answers, text)
             bodies = list(got) if got else [self.default]
             out.append([sampling.Completion(text=bodies[j % len(bodies)], token_ids=[1, 2],
-                                            finish_reason=self.finish_reason) for j in range(n)])
+                                            finish_reason=self.finish_reason) for j in range(first, first + n)])
         return out
 
     def describe(self) -> dict:

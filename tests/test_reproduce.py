@@ -38,9 +38,6 @@ SCRIPT_DIRS = ("recipe", "evals", "tts", "experiments", "controls")  # the scrip
 # The open issue that builds each script the guide (or a planned REPRODUCE.md row) names but the repo does
 # not have yet (`issues show 9` .. `issues show 13`; issue 9, evaluation fidelity, adds no script).
 BUILT_BY = {
-    # 10: test-time sampling (guide §2.2, §3.3, §3.4, §3.5)
-    "tts/tts_humaneval.py": 10, "tts/tts_math500.py": 10, "tts/tts_aime.py": 10, "tts/tts_scaling.py": 10,
-    "experiments/self_consistency.py": 10, "experiments/recipe_x_tts_synergy.py": 10,
     # 11: the findings (guide §3.6, §3.9, §3.10, §3.11, Figure 3, related work)
     "controls/mbpp_corrupt_control.py": 11, "experiments/mbpp_seeded_cross_arch.py": 11,
     "experiments/bcb_hard_eval.py": 11, "experiments/math500_seeded_mining.py": 11,
@@ -434,8 +431,10 @@ def _cases():
 def _dry_run_env() -> dict:
     # Only PATH of the caller's environment (no HOME, no tokens, no TINYFORGE_CACHE): a dry run needs none
     # of them, and the hub is off so a dry run that tried to reach it fails fast instead of hanging.
+    # PYTHONPATH: this checkout's package, whatever checkout the venv's editable install points at (a
+    # second worktree shares one venv).
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-            "HF_DATASETS_OFFLINE": "1", "PYTHONIOENCODING": "utf-8"}
+            "HF_DATASETS_OFFLINE": "1", "PYTHONIOENCODING": "utf-8", "PYTHONPATH": str(REPO)}
 
 
 def _top_level() -> set[str]:

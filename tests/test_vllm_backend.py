@@ -154,6 +154,9 @@ def test_vllm_sampler_end_to_end_translation(fake_vllm, tiny_llama, tiny_lora):
     # an int seed derives the same per-prompt seeds as the HF backend
     s.generate(prompts[:1], seed=5)
     assert llm.calls[-1][1][0].kw["seed"] == sampling.per_prompt_seeds(prompts[:1], 5)[0]
+    # samples 4..7 alone: vLLM seeds child i of a request with seed + i, so the request seed is seed + 4
+    s.generate(prompts, n=4, first=4, seed=[11, 12])
+    assert [sp.kw["seed"] for sp in llm.calls[-1][1]] == [15, 16] and llm.calls[-1][1][0].kw["n"] == 4
 
 
 def test_vllm_missing_is_a_clear_error(monkeypatch, tiny_llama):

@@ -169,6 +169,7 @@ class Flag:
     name: str | None = None                      # short key in the default run dir name
     fmt: Callable[[Any], Any] | None = None      # how the value is spelled there
     resume: bool = True                          # False: a changed value refuses to resume a run dir
+    aliases: tuple[str, ...] = ()                # other spellings (the guide's), accepted, not shown in --help
 
     @property
     def dest(self) -> str:
@@ -182,8 +183,9 @@ class Flag:
 FLAGS: dict[str, Flag] = {}
 
 
-def _flag(*names: str, name: str | None = None, fmt=None, resume: bool = True, **kw) -> None:
-    f = Flag(names, kw, name, fmt, resume)
+def _flag(*names: str, name: str | None = None, fmt=None, resume: bool = True, aliases: tuple[str, ...] = (),
+          **kw) -> None:
+    f = Flag(names, kw, name, fmt, resume, tuple(aliases))
     assert f.dest not in FLAGS, f"flag {names[0]} defined twice"
     FLAGS[f.dest] = f
 
@@ -214,7 +216,8 @@ _flag("--overwrite", action="store_true", help="start afresh instead of resuming
 _flag("--limit", name="lim", resume=False, type=int, default=None,
       help="use only the first N items (smoke runs)")
 # model
-_flag("--model", resume=False, default="smollm2-135m",
+# --base-model: the guide's spelling in experiments/recipe_x_tts_synergy.py
+_flag("--model", resume=False, default="smollm2-135m", aliases=("--base-model",),
       help="HF hub id, local model directory, or the embedded alias smollm2-135m")
 _flag("--adapter", name="ad", fmt=_adapter_tag, resume=False, default=None, metavar="DIR",
       help="PEFT LoRA adapter directory")
@@ -232,7 +235,8 @@ _flag("--gpu-memory-utilization", type=float, default=0.9, help="vllm: share of 
 _flag("--max-model-len", type=int, default=None, help="vllm: context length to reserve")
 _flag("--seed", resume=False, type=int, default=0, help="base seed; each prompt derives its own from it")
 # decoding
-_flag("--n-samples", name="n", resume=False, type=int, default=1, help="completions per prompt")
+# --n: the guide's spelling in tts/ and experiments/ (the pool of samples per task)
+_flag("--n-samples", name="n", resume=False, type=int, default=1, aliases=("--n",), help="completions per prompt")
 _flag("--temperature", name="t", resume=False, type=float, default=0.0, help="sampling temperature; 0 = greedy")
 _flag("--top-p", resume=False, type=float, default=1.0, help="nucleus sampling mass")
 _flag("--max-new-tokens", resume=False, type=int, default=512, help="new tokens per completion")
@@ -349,7 +353,9 @@ def add_flags(parser, title: str | None, *dests: str, **overrides) -> argparse._
     for d in dests:
         f = FLAGS[d]
         kw = {**f.kw, **overrides.get(d, {})}
-        g.add_argument(*f.names, **kw)
+        action = g.add_argument(*f.names, *f.aliases, **kw)
+        action._tf_alias = set(getattr(action, "_tf_alias", ())) | set(f.aliases) | {
+            "--" + a[2:].replace("-", "_") for a in f.aliases}
     return g
 
 
@@ -672,31 +678,35 @@ def default_run_dir(stage: str, model: str, knobs: dict | None = None, seed: int
     return Path("runs") / stage / "_".join(parts)
 
 
-def name_knobs(args) -> dict:
-    """The default run dir's name parts: every flag with a `name=` that this script has."""
+def name_knobs(args, unnamed: Sequence[str] = ()) -> dict:
+    """The default run dir's name parts: every flag with a `name=` that this script has (but those in
+    `unnamed`, dests)."""
     out = {}
     for dest, f in FLAGS.items():
-        if f.name and hasattr(args, dest):
+        if f.name and hasattr(args, dest) and dest not in unnamed:
             v = getattr(args, dest)
             out[f.name] = f.fmt(v) if f.fmt and v is not None else v
     return out
 
 
-def resume_knobs(args) -> dict:
-    """dest -> value of every flag of this script that changes what its run dir holds."""
-    return {d: getattr(args, d) for d, f in FLAGS.items() if not f.resume and hasattr(args, d)}
+def resume_knobs(args, growable: Sequence[str] = ()) -> dict:
+    """dest -> value of every flag of this script that changes what its run dir holds (but the dests in
+    `growable`: a run may resume with another value of those, e.g. a TTS pool with a larger --n)."""
+    return {d: getattr(args, d) for d, f in FLAGS.items()
+            if not f.resume and hasattr(args, d) and d not in growable}
 
 
-def run_dir(args, stage: str) -> Path:
-    """--out-dir, else runs/<stage>/<tag>, else the default name from the flags' name parts."""
+def run_dir(args, stage: str, unnamed: Sequence[str] = ()) -> Path:
+    """--out-dir, else runs/<stage>/<tag>, else the default name from the flags' name parts (but the
+    dests in `unnamed`: a TTS pool's dir does not carry n, so a larger --n grows the same pool)."""
     if getattr(args, "out_dir", None):
         return Path(args.out_dir)
     if getattr(args, "tag", None):
         return Path("runs") / stage / _slug(args.tag)
-    return default_run_dir(stage, args.model, name_knobs(args), getattr(args, "seed", None))
+    return default_run_dir(stage, args.model, name_knobs(args, unnamed), getattr(args, "seed", None))
 
 
-def refuse_changed(args, path: Path, what: str) -> None:
+def refuse_changed(args, path: Path, what: str, growable: Sequence[str] = ()) -> None:
     """Refuse to resume `path` when it was made with other values of this script's resume knobs; the
     message names the flags, both values, and the ways out this script has."""
     from tinyforge.io import refuse_changed_run
@@ -704,15 +714,15 @@ def refuse_changed(args, path: Path, what: str) -> None:
     if getattr(args, "overwrite", False):
         return
     ways = ["pass --overwrite"] + [f"another {flag_of(d)}" for d in ("out_dir", "tag") if hasattr(args, d)]
-    refuse_changed_run(path, resume_knobs(args), what, name=flag_of, hint=", or ".join(ways))
+    refuse_changed_run(path, resume_knobs(args, growable), what, name=flag_of, hint=", or ".join(ways))
 
 
-def open_run(args, stage: str, path: Path, **config) -> dict:
-    """Create (or, with --overwrite, clear) the run dir after refusing a changed resume, write
-    config.json; returns the metrics already there."""
+def open_run(args, stage: str, path: Path, *, growable: Sequence[str] = (), **config) -> dict:
+    """Create (or, with --overwrite, clear) the run dir after refusing a changed resume (`growable`:
+    dests that may change), write config.json; returns the metrics already there."""
     from tinyforge.io import prepare_run_dir, read_json, save_config
 
-    refuse_changed(args, path, stage)
+    refuse_changed(args, path, stage, growable)
     prepare_run_dir(path, getattr(args, "overwrite", False))
     save_config(path, args, stage=stage, **config)
     m = path / "metrics.json"
@@ -925,3 +935,144 @@ def multi_pair_main(args, stage: str = "multi_pair", samplers=None) -> dict:
     print(f"{stage} {args.model}: {m.get('mined_pairs', 0)} mined + {len(warmup)} warm-up pairs from "
           f"{m.get('problems', 0)} problems" + (f"\n{verdict}" if verdict else ""))
     return m
+
+
+# ---------------------------------------------------------------------------------------------------
+# Test-time sampling: tts/ and the experiments built on its pools
+
+
+def add_tts_args(parser, *, n: int = 8, temperature: float = 0.7, max_new_tokens: int | None = 512,
+                 adapters: str = "one") -> None:
+    """Every flag of a TTS script but the benchmark choice: the pool (--n samples per task at
+    --temperature), the model, the sampler, io."""
+    add_io_args(parser)
+    add_model_args(parser, adapters=adapters)
+    add_flags(parser, "pool", "n_samples", "temperature", "top_p", "max_new_tokens", "stop", "shard", "k",
+              "workers", "timeout",
+              n_samples={"default": n, "help": "samples per task: the pool every k <= n is estimated from "
+                                               "(also spelled --n); a larger n on an existing run draws only "
+                                               "the new samples"},
+              temperature={"default": temperature},
+              max_new_tokens={"default": max_new_tokens,
+                              **({"help": "new tokens per completion (default: 512 for code and GSM8K, "
+                                          "1024 for MATH-500, 2048 for AIME)"} if max_new_tokens is None else {})},
+              k={"help": "the k shown in the printed table (default: all of 1..n; metrics.json has every k); "
+                         "each <= --n"})
+    add_sampler_args(parser)
+
+
+def _tts_specs(args, benches: Sequence[str]) -> list:
+    from tinyforge import tts
+    from tinyforge.benchmarks import grading_kind
+    from tinyforge.evaluation import EvalSettings
+
+    out = []
+    for b in benches:
+        with flag_names():
+            try:
+                kind = grading_kind(b)
+            except TinyforgeError as exc:
+                raise SettingsError("bench", str(exc)) from None
+        mnt = args.max_new_tokens or tts.MAX_NEW_TOKENS[kind]
+        out.append(build(EvalSettings, args,
+                         stop=stop_list(args), bench=b, max_new_tokens=mnt, k=None))
+    for k in args.k or ():
+        if k < 1:
+            raise TinyforgeError(f"--k {k}: expected k >= 1")
+        if k > args.n_samples:
+            raise TinyforgeError(f"--k {k} is larger than --n {args.n_samples}: a pool of {args.n_samples} "
+                                 f"samples per task gives pass@k and maj@k for k <= {args.n_samples}")
+    return out
+
+
+def tts_pools(args, stage: str, benches: Sequence[str], runs: Sequence[tuple[str | None, Any]] | None = None,
+              *, notes: dict | None = None) -> tuple[Path, list[dict]] | dict:
+    """The body every TTS script shares: one pool of --n samples per task for each benchmark (and each
+    (label, lora) of `runs`: None, False = the base model, a dir = that adapter, on one loaded base),
+    sampled and graded through the one evaluation path, swept (tinyforge.tts). Pools other runs under
+    runs/ drew with the same model, adapter and settings are reused. Returns (run dir, one dict per
+    (label, bench): label, bench, dir, metrics), or the dry-run plan."""
+    from tinyforge import tts
+    from tinyforge.sampling import LazySampler
+
+    adapter = getattr(args, "adapter", None)
+    if runs is None:
+        runs = [(None, adapter if adapter else False)]
+    specs = _tts_specs(args, benches)
+    loras = [lo for _, lo in runs if isinstance(lo, str)]
+    ss = sampler_settings(args, adapter=loras or None)
+    shard = parse_shard(getattr(args, "shard", None))
+    path = run_dir(args, stage, unnamed=("n_samples",))
+
+    def sub(label, es):
+        d = path if label is None else path / label
+        return d if len(specs) == 1 else d / es.bench
+
+    plan = Plan(stage, path, model=args.model, adapters=loras,
+                sampler=f"{ss.backend}, dtype {ss.dtype}" + (", 4-bit" if ss.load_in_4bit else ""), **(notes or {}))
+    for label, lora in runs:
+        for es in specs:
+            who = label or ("adapter" if lora else "model")
+            plan.step(f"{who}: {es.bench}", f"{es.n_samples} samples per task" + (f" ({es.limit} tasks)" if es.limit
+                      else "") + f", T={es.temperature}, top-p {es.top_p}, <= {es.max_new_tokens} tokens, "
+                      f"grade, pass@k / " + ("maj@k / " if es.kind != "code" else "") + "oracle for k = 1.."
+                      f"{es.n_samples}" + (f", shard {args.shard}" if shard else ""))
+            d = sub(label, es)
+            plan.writes(d, "samples.jsonl, results.jsonl, per_task.jsonl, table.md, curve.png, metrics.json")
+    plan.notes["reuse"] = "samples that runs under runs/ drew with the same model, adapter and settings"
+    if args.dry_run:
+        return plan.show()
+    check_inputs(args, adapters=loras)
+    open_run(args, stage, path, growable=("n_samples",))
+    sampler = LazySampler(ss)
+    out = []
+    for label, lora in runs:
+        done: dict[str, list] = {}
+        for es in specs:
+            d = sub(label, es)
+            ad = lora if isinstance(lora, str) else None
+            reuse = tts.pooled_samples(tts.find_pools("runs", es, model=args.model, adapter=ad, exclude=d))
+            if es.plus and es.bench.replace("_plus", "") in done:
+                reuse = reuse + done[es.bench.replace("_plus", "")]
+            if shard:
+                from tinyforge import evaluation
+                evaluation.evaluate(es, sampler, d, lora=lora, reuse=reuse, shard=shard, model=args.model)
+                print(f"{label or ''} {es.bench}: shard {args.shard} sampled; run again without --shard to "
+                      f"merge, grade and sweep".strip())
+                continue
+            m = tts.run_bench(es, sampler, d, model=args.model, lora=lora, reuse=reuse,
+                              title=f"{es.bench} {args.model}" + (f" + {Path(ad).name}" if ad else ""))
+            done[es.bench] = m["_records"]
+            out.append({"label": label, "bench": es.bench, "dir": d, "metrics": m, "settings": es})
+    return path, out
+
+
+def tts_main(args, stage: str, benches: Sequence[str]) -> dict:
+    """main() of tts/tts_humaneval.py, tts_math500.py, tts_aime.py and tts_scaling.py."""
+    from tinyforge import tts
+    from tinyforge.evaluation import public
+    from tinyforge.io import save_metrics
+
+    got = tts_pools(args, stage, benches)
+    if isinstance(got, dict):
+        return got
+    path, results = got
+    if not results:  # a shard: sampled only
+        return {}
+    flat: dict = {}
+    for r in results:
+        m = public(r["metrics"])
+        print(f"\n{r['dir'] / 'table.md'}:\n")
+        print(tts.table(m, ks=args.k))
+        print(f"figure: {r['dir'] / 'curve.png'}")
+        flat.update(m if len(results) == 1 else {f"{r['bench']}/{k}": v for k, v in m.items()})
+    if len(results) > 1:
+        save_metrics(path, flat)
+    print(f"metrics: {path / 'metrics.json'}")
+    for r in results:
+        print(tts.headline(f"{r['bench']} {args.model}", r["metrics"]))
+    if len(results) > 1:
+        n = results[0]["metrics"]["n"]
+        print(f"{stage} {args.model}, n={n}, T={args.temperature}: oracle best-of-{n} " + ", ".join(
+            f"{r['bench']} {r['metrics']['n_oracle']}/{r['metrics']['n_tasks']}" for r in results))
+    return flat

@@ -66,18 +66,19 @@ def paired_delta(before_dir: Path | str, after_dir: Path | str, seed: int = 0) -
     return {"pass@1_ci_low": round(low, 6), "pass@1_ci_high": round(high, 6), "n_tasks": len(common)}
 
 
-def verdict(flat: dict, bench: str = "humaneval", before: str = "before", after: str = "after") -> str | None:
-    """One plain sentence on what changed `bench` pass@1: a lift only when the paired 95% interval
-    excludes zero; zero and negative changes are called what they are."""
+def verdict(flat: dict, bench: str = "humaneval", before: str = "before", after: str = "after",
+            metric: str = "pass@1") -> str | None:
+    """One plain sentence on what changed `bench` `metric` (pass@1; the TTS synergy: oracle): a lift only
+    when the paired 95% interval excludes zero; zero and negative changes are called what they are."""
     prefix = "delta" if (before, after) == ("before", "after") else f"delta/{after}-{before}"
-    b, a = flat.get(f"{before}/{bench}/pass@1"), flat.get(f"{after}/{bench}/pass@1")
+    b, a = flat.get(f"{before}/{bench}/{metric}"), flat.get(f"{after}/{bench}/{metric}")
     if b is None or a is None:
         return None
     d = a - b
-    lo, hi = flat.get(f"{prefix}/{bench}/pass@1_ci_low"), flat.get(f"{prefix}/{bench}/pass@1_ci_high")
+    lo, hi = flat.get(f"{prefix}/{bench}/{metric}_ci_low"), flat.get(f"{prefix}/{bench}/{metric}_ci_high")
     n = flat.get(f"{prefix}/{bench}/n_tasks")
     ci = f" (paired 95% CI over {n} tasks: {100 * lo:+.1f} to {100 * hi:+.1f} pp)" if lo is not None else ""
-    move = f"{bench} pass@1 {100 * b:.1f}% -> {100 * a:.1f}%"
+    move = f"{bench} {metric} {100 * b:.1f}% -> {100 * a:.1f}%"
     if lo is not None and lo > 0:
         return f"lift: {move}, {100 * d:+.1f} pp{ci}"
     if lo is not None and hi < 0:
@@ -87,6 +88,22 @@ def verdict(flat: dict, bench: str = "humaneval", before: str = "before", after:
     if d < 0:
         return f"no lift: {move}, {100 * d:+.1f} pp, within noise{ci}"
     return f"no clear lift: {move}, {100 * d:+.1f} pp, not distinguishable from zero{ci}"
+
+
+def paired_rows(before: Sequence[dict], after: Sequence[dict], column: str, seed: int = 0) -> dict:
+    """after - before of one per-task column (rows with task_id, e.g. tinyforge.tts's curve rows) on the
+    tasks both have: `delta`, `ci_low`, `ci_high` (paired bootstrap over tasks), `n_tasks`."""
+    from tinyforge.metrics import bootstrap_ci
+
+    b = {r["task_id"]: r[column] for r in before if column in r}
+    a = {r["task_id"]: r[column] for r in after if column in r}
+    common = [t for t in b if t in a]
+    if not common:
+        return {}
+    diffs = [a[t] - b[t] for t in common]
+    low, high = bootstrap_ci(diffs, seed=seed)
+    return {"delta": round(sum(diffs) / len(diffs), 6), "ci_low": round(low, 6), "ci_high": round(high, 6),
+            "n_tasks": len(common)}
 
 
 def table(flat: dict, labels: Sequence[str], benches: Sequence[str]) -> str:

@@ -162,30 +162,49 @@ def _with_tokens(samples: Sequence[dict], rows: Sequence[dict]) -> list[dict]:
     return [{**r, "n_tokens": tokens.get(r["id"])} for r in rows]
 
 
-def _vote_key(kind: str):
-    """What maj@k votes on: GSM8K's canonical number string, or the normalized MATH answer."""
-    from tinyforge.grading import normalize_math_answer
+def vote_labels(rows: Sequence[dict], kind: str, *, workers: int | None = None,
+                timeout: float | None = None, progress: bool = False) -> dict | None:
+    """What maj@k votes on (math kinds; None for code): each sample's answer class by the grader's
+    equivalence (tinyforge.tts.answer_classes), so `\\frac12` and `0.5` are one vote."""
+    if kind == "code":
+        return None
+    from tinyforge import tts
+    return tts.answer_classes(rows, kind, workers=workers, timeout=timeout or 10.0, progress=progress)
 
-    def vote(r):
-        a = r.get("extracted")
-        return None if a in (None, "") else (a if kind == "gsm8k" else normalize_math_answer(str(a)))
-    return vote
+
+def _maj_rows(rows, kind, maj, labels, seed):
+    """task -> {"maj@k"} for the maj ks: a vote of k samples drawn from the task's (tinyforge.tts: every
+    k-subset where few, else seeded draws), never the first k."""
+    from tinyforge import tts
+
+    if labels is None:
+        labels = vote_labels(rows, kind)
+    return tts.maj_by_task(rows, labels, maj, seed=seed)
 
 
 def per_task(samples: Sequence[dict], rows: Sequence[dict], *, kind: str, n: int, plus: bool = False,
-             ks: Sequence[int] | None = None) -> list[dict]:
-    """One row per task (n, c, pass@k, maj@k for math, mean tokens), for per_task.jsonl."""
+             ks: Sequence[int] | None = None, labels: dict | None = None, seed: int = 0) -> list[dict]:
+    """One row per task (n, c, pass@k, maj@k for math, mean tokens), for per_task.jsonl. `labels`:
+    vote_labels(rows, kind), when the caller has them already."""
     from tinyforge import metrics
 
     ks = default_ks(n, ks or (1, 5, 10, 25, 100))
     maj = [k for k in ks if k > 1] if kind != "code" else []
-    return metrics.per_task_table(_with_tokens(samples, rows), ks=ks, maj_ks=maj, vote_key=_vote_key(kind))
+    out = metrics.per_task_table(_with_tokens(samples, rows), ks=ks)
+    if maj:
+        by_task, _ = _maj_rows(rows, kind, maj, labels, seed)
+        for row in out:
+            row.update(by_task[row["task_id"]])
+    return out
 
 
 def summarize(samples: Sequence[dict], rows: Sequence[dict], *, kind: str, n: int, plus: bool = False,
-              ks: Sequence[int] | None = None, stops: Sequence[str] = (), seed: int = 0) -> dict:
-    """Flat metrics: pass@k (+ 95% bootstrap interval over tasks), maj@k for math, oracle, mean
-    completion tokens, strict/flexible accuracy for GSM8K, base/plus for the + benchmarks, stop shares."""
+              ks: Sequence[int] | None = None, stops: Sequence[str] = (), seed: int = 0,
+              labels: dict | None = None) -> dict:
+    """Flat metrics: pass@k (+ 95% bootstrap interval over tasks), maj@k for math (k samples drawn from
+    each task's, answers grouped by the grader: tinyforge.tts; `labels`: vote_labels(rows, kind) when the
+    caller has them), oracle, mean completion tokens, strict/flexible accuracy for GSM8K, base/plus for
+    the + benchmarks, stop shares."""
     from tinyforge import metrics
 
     ks = default_ks(n, ks or (1, 5, 10, 25, 100))
@@ -201,7 +220,15 @@ def summarize(samples: Sequence[dict], rows: Sequence[dict], *, kind: str, n: in
         out.update(metrics.summarize(recs, ks=ks, seed=seed))
     else:
         maj = [k for k in ks if k > 1]
-        out.update(metrics.summarize(recs, ks=ks, maj_ks=maj, vote_key=_vote_key(kind), seed=seed))
+        out.update(metrics.summarize(recs, ks=ks, seed=seed))
+        if maj:
+            by_task, exact = _maj_rows(rows, kind, maj, labels, seed)
+            for k in maj:
+                values = [v[f"maj@{k}"] for v in by_task.values()]
+                out[f"maj@{k}"] = float(sum(values) / len(values))
+                out[f"maj@{k}_ci_low"], out[f"maj@{k}_ci_high"] = metrics.bootstrap_ci(values, seed=seed)
+            out["maj_estimate"] = "exact" if all(exact.values()) else \
+                f"exact for k in {[k for k in maj if exact[k]]}, seeded draws for the other k"
         if kind == "gsm8k":  # lm-eval's strict-match and flexible-extract, beside the committed answer
             for name in ("strict", "flexible"):
                 if all(f"{name}_passed" in r for r in recs):
@@ -312,15 +339,20 @@ def problems_and_prompts(settings: EvalSettings) -> tuple[dict[str, dict], list[
     return {p["task_id"]: p for p in problems}, items
 
 
-def guard_eval_dir(out_dir: Path, settings: EvalSettings, adapter: str | None) -> None:
-    """eval.json records what `out_dir` was sampled with; another setting or adapter is refused (its
-    samples would be mixed into a new run's metrics)."""
+def guard_eval_dir(out_dir: Path, settings: EvalSettings, adapter: str | None, model: str | None = None) -> None:
+    """eval.json records what `out_dir` was sampled with; another setting, model (when given) or adapter
+    is refused (its samples would be mixed into a new run's metrics). Another n_samples is not."""
     from tinyforge.io import changed_settings, read_json, write_json
 
     mark = Path(out_dir) / "eval.json"
     now = {**settings.sampled_with(), "adapter": adapter, "strict_types": settings.strict_types}
+    if model is not None:
+        now["model"] = model
     if mark.exists():
-        changed = changed_settings(read_json(mark), now)
+        # n_samples is not compared: sample j of a task is a function of (task seed, j) alone
+        # (tinyforge.sampling), so a run asked for more samples draws only the new ones, and one asked
+        # for fewer reads the first n (metrics then cover those n; the others stay in samples.jsonl).
+        changed = [c for c in changed_settings(read_json(mark), now) if c[0] != "n_samples"]
         if changed:
             raise TinyforgeError(f"{out_dir} holds an evaluation made with other settings ("
                                  + ", ".join(f"{k} {old!r} there, {new!r} now" for k, old, new in changed)
@@ -339,23 +371,25 @@ def _seed_from(src: Sequence[dict], dst: Path, items: Sequence[dict], n: int) ->
     for r in src:
         if r["id"] not in have and prompts.get(r["task_id"]) == r["prompt"] and r["sample_idx"] < n:
             writer.append(r)
+            have.add(r["id"])  # `src` may hold one sample twice (two runs' pools)
     writer.close()
 
 
 def evaluate(settings: EvalSettings, get_sampler, out_dir: Path | str, *, lora: str | bool | None = None,
              adapter_label: str | None = None, reuse: Sequence[dict] = (), shard: tuple[int, int] | None = None,
-             progress: bool = True, extra: dict | None = None) -> dict:
+             progress: bool = True, extra: dict | None = None, model: str | None = None) -> dict:
     """Sample, grade and summarize one benchmark into `out_dir` (layout in the module docstring);
     returns its metrics. `get_sampler`: a zero-argument factory, called only if samples are missing.
     `lora`: False = the base model, a directory = that adapter (the sampler was built with it), None =
     the sampler's own. `reuse`: samples of another benchmark with the same prompts (HumanEval for
-    HumanEval+). With `shard`, only that shard is sampled and nothing is graded ({} is returned)."""
+    HumanEval+). With `shard`, only that shard is sampled and nothing is graded ({} is returned).
+    `model`: recorded in eval.json (and checked on a resume) so other runs can tell whose samples these are."""
     from tinyforge.io import save_metrics
     from tinyforge.sampling import sample_to_jsonl
 
     out = Path(out_dir)
     adapter = lora if isinstance(lora, str) else None
-    guard_eval_dir(out, settings, adapter)
+    guard_eval_dir(out, settings, adapter, model)
     by_id, items = problems_and_prompts(settings)
     if reuse:
         _seed_from(reuse, out / "samples.jsonl", items, settings.n_samples)
@@ -372,12 +406,16 @@ def evaluate(settings: EvalSettings, get_sampler, out_dir: Path | str, *, lora: 
     rows = grade_to_jsonl(out / "results.jsonl", res["records"], by_id, kind=kind, bench=settings.bench,
                           fmt=settings.format, plus=plus, workers=settings.workers, timeout=settings.timeout,
                           progress=progress, strict_types=settings.strict_types)
-    m = summarize(res["records"], rows, kind=kind, n=n, plus=plus, ks=settings.k, stops=stop, seed=settings.seed)
-    write_jsonl(out / "per_task.jsonl", per_task(res["records"], rows, kind=kind, n=n, plus=plus, ks=settings.k))
+    labels = vote_labels(rows, kind, workers=settings.workers, timeout=settings.timeout, progress=progress)
+    m = summarize(res["records"], rows, kind=kind, n=n, plus=plus, ks=settings.k, stops=stop, seed=settings.seed,
+                  labels=labels)
+    write_jsonl(out / "per_task.jsonl", per_task(res["records"], rows, kind=kind, n=n, plus=plus, ks=settings.k,
+                                                 labels=labels, seed=settings.seed))
     m.update({"bench": settings.bench, "format": settings.format, "adapter": adapter,
               **({"label": adapter_label} if adapter_label else {}), **(extra or {})})
     save_metrics(out, m)
     m["_records"] = res["records"]  # for `reuse` by the caller; not in metrics.json
+    m["_labels"] = labels           # maj@k's answer classes (tinyforge.tts), for a caller's own sweep
     return m
 
 
@@ -398,7 +436,7 @@ def evaluate_runs(specs: Sequence[EvalSettings], get_sampler, root: Path | str,
             m = evaluate(es, get_sampler, Path(root) / label / es.bench, lora=lora, adapter_label=label,
                          reuse=done.get(twin, ()) if es.plus else (), progress=progress)
             done[es.bench] = m.pop("_records")
-            flat.update({f"{label}/{es.bench}/{k}": v for k, v in m.items()})
+            flat.update({f"{label}/{es.bench}/{k}": v for k, v in public(m).items()})
             print(headline(f"{es.bench} {label}", m, es.plus), flush=True)
     return flat
 

@@ -15,8 +15,11 @@ Semantics are vLLM's, so the two backends answer the same question the same way:
   "raw" logprobs mode);
 * seeds are per prompt: prompt i uses `seed[i]` (or, given one int, a seed derived from it and the
   prompt text), and its sample j is drawn from its own random stream. A sample therefore does not depend
-  on what else shares its batch, on `batch_size`, or on which shard it ran in. (vLLM: one
-  `SamplingParams(seed=...)` per prompt.)
+  on what else shares its batch, on `batch_size`, on which shard it ran in, or on n: `first=4, n=4`
+  draws exactly samples 4-7 of an n=8 call, so raising n on a run draws only the new samples. (vLLM:
+  one `SamplingParams(seed=...)` per prompt; its engine gives the i-th of a request's n children the
+  seed `seed + i` (vllm/v1/engine/parallel_sampling.py), so samples first.. are asked for with
+  `seed + first`.)
 * prompts are text (raw completion: tokenized with the tokenizer's own special tokens, e.g. a BOS) or
   chat messages (rendered with the model's chat template, then tokenized without adding a second BOS).
   Both backends get the same token ids: the vLLM backend is handed `TokensPrompt`s made here.
@@ -124,9 +127,11 @@ class Sampler:
     def generate(self, prompts: Sequence, n: int = 1, temperature: float = 0.0, top_p: float = 1.0,
                  max_new_tokens: int = 256, stop: Sequence[str] | None = None,
                  seed: int | Sequence[int] = 0, allowed_token_ids: Sequence[int] | None = None,
-                 logprobs: bool = False, lora: str | bool | None = None) -> list[list[Completion]]:
-        """n completions per prompt. `lora`: None = the sampler's adapter (if it was given one),
-        False = the base model, or an adapter directory loaded at construction."""
+                 logprobs: bool = False, lora: str | bool | None = None, first: int = 0) -> list[list[Completion]]:
+        """n completions per prompt: the prompt's samples first, ..., first + n - 1 (each drawn from
+        the stream of (prompt seed, sample index), so samples 4-7 asked for alone are the ones a call
+        with n=8 gives). `lora`: None = the sampler's adapter (if it was given one), False = the base
+        model, or an adapter directory loaded at construction."""
         raise NotImplementedError
 
     def encode(self, prompt) -> list[int]:
@@ -152,6 +157,11 @@ def check_decoding(n, temperature, top_p, max_new_tokens, *, names=("n_samples",
 
 def _check_args(n, temperature, top_p, max_new_tokens):
     check_decoding(n, temperature, top_p, max_new_tokens)
+
+
+def _check_first(first) -> None:
+    if int(first) != first or first < 0:
+        raise ValueError(f"first (the index of the first sample asked for) must be an int >= 0, got {first!r}")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -214,10 +224,11 @@ class HFSampler(Sampler):
         yield
 
     def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=256, stop=None,
-                 seed=0, allowed_token_ids=None, logprobs=False, lora=None):
+                 seed=0, allowed_token_ids=None, logprobs=False, lora=None, first=0):
         import torch
 
         _check_args(n, temperature, top_p, max_new_tokens)
+        _check_first(first)
         prompts = list(prompts)
         seeds = per_prompt_seeds(prompts, seed)
         stop = [s for s in (stop or []) if s]
@@ -236,7 +247,7 @@ class HFSampler(Sampler):
                 raise TinyforgeError(f"prompt {i} encodes to no tokens (an empty prompt?)")
             for lo in range(0, n, self.batch_size):
                 js = list(range(lo, min(n, lo + self.batch_size)))
-                units.append(_Unit(i, ids, js, [_row_seed(seeds[i], j) for j in js]))
+                units.append(_Unit(i, ids, js, [_row_seed(seeds[i], first + j) for j in js]))
         units.sort(key=lambda u: -len(u.ids))
         batches, cur, rows = [], [], 0
         for u in units:
@@ -474,6 +485,12 @@ def vllm_sampling_kwargs(*, n: int, temperature: float, top_p: float, max_new_to
     return kw
 
 
+def vllm_request_seed(prompt_seed: int, first: int = 0) -> int:
+    """The request seed whose n children are a prompt's samples first, ..., first + n - 1: vLLM seeds
+    child i of a request with `seed + i` (vllm/v1/engine/parallel_sampling.py, _get_child_sampling_params)."""
+    return int(prompt_seed) + int(first)
+
+
 def completion_from_vllm(c) -> Completion:
     """A `vllm.CompletionOutput` -> our Completion."""
     return Completion(text=c.text, token_ids=list(c.token_ids), finish_reason=c.finish_reason or "length",
@@ -521,14 +538,16 @@ class VLLMSampler(Sampler):
                            lora_path=path)
 
     def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=256, stop=None,
-                 seed=0, allowed_token_ids=None, logprobs=False, lora=None):
+                 seed=0, allowed_token_ids=None, logprobs=False, lora=None, first=0):
         from vllm import SamplingParams
 
         _check_args(n, temperature, top_p, max_new_tokens)
+        _check_first(first)
         prompts = list(prompts)
         seeds = per_prompt_seeds(prompts, seed)
         params = [SamplingParams(**vllm_sampling_kwargs(
-            n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, stop=stop, seed=s,
+            n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, stop=stop,
+            seed=vllm_request_seed(s, first),
             allowed_token_ids=allowed_token_ids, logprobs=logprobs)) for s in seeds]
         inputs = [{"prompt_token_ids": self.encode(p)} for p in prompts]
         outs = self.llm.generate(inputs, params, use_tqdm=self.progress, lora_request=self._lora_request(lora))
@@ -672,6 +691,31 @@ def shard_path(path: Path, shard: tuple[int, int] | None) -> Path:
     return path.with_name(f"{path.stem}.shard{shard[0]}of{shard[1]}{path.suffix}") if shard else path
 
 
+def _sample_part(sampler, part, writer, done, stats, *, first, n, temperature, top_p, max_new_tokens, stop,
+                 seed, logprobs, lora, extra) -> None:
+    """Samples first, ..., first + n - 1 of each item of `part`, appended to `writer` (those not done)."""
+    seeds = [derive_seed(seed, str(it["task_id"])) for it in part]
+    kw = {"first": first} if first else {}  # samplers written before `first` existed still work from 0
+    outs = sampler.generate([it["prompt"] for it in part], n=n, temperature=temperature, top_p=top_p,
+                            max_new_tokens=max_new_tokens, stop=stop, seed=seeds, logprobs=logprobs, lora=lora,
+                            **kw)
+    for it, s, comps in zip(part, seeds, outs):
+        for j, c in enumerate(comps, start=first):
+            sid = sample_id(it["task_id"], j)
+            if sid in done:
+                continue
+            rec = {"id": sid, "task_id": it["task_id"], "sample_idx": j, "prompt": it["prompt"],
+                   "completion": c.text, "finish_reason": c.finish_reason,
+                   "stop_reason": c.stop_reason, "n_tokens": c.n_tokens, "seed": s,
+                   **{k: it[k] for k in extra if k in it}}
+            if logprobs:
+                rec["cumulative_logprob"] = c.cumulative_logprob
+            writer.append(rec)
+            done.add(sid)
+            stats["new"] += 1
+            stats["new_tokens"] += c.n_tokens
+
+
 def sample_to_jsonl(path: Path, items: Sequence[dict], get_sampler, *, n: int, temperature: float,
                     top_p: float = 1.0, max_new_tokens: int = 512, stop: Sequence[str] | None = None,
                     seed: int = 0, logprobs: bool = False, lora: str | bool | None = None,
@@ -682,7 +726,9 @@ def sample_to_jsonl(path: Path, items: Sequence[dict], get_sampler, *, n: int, t
     Records are appended as each chunk of prompts finishes, so a run killed at any point resumes with
     only the missing samples. With `shard=(i, N)`, only items[i::N] are sampled, into the shard's own
     file; without it, shard files beside `path` are merged in first. Each prompt's seed derives from
-    `seed` and its task_id, so samples do not depend on chunking, batching or sharding. `get_sampler` is
+    `seed` and its task_id, and sample j of it from (that seed, j), so samples do not depend on chunking,
+    batching, sharding or n: a larger n on the same file draws only the samples it lacks, a smaller n
+    returns the first n and keeps the rest on disk. `get_sampler` is
     called only if there is work left (a finished run loads no model). Fields named in `extra` are
     copied from the item into each sample. Returns the records in item order plus run statistics.
     """
@@ -701,41 +747,34 @@ def sample_to_jsonl(path: Path, items: Sequence[dict], get_sampler, *, n: int, t
                 if rec["id"] not in done:
                     writer.append(rec)
                     done.add(rec["id"])
-    todo = [it for it in items if any(sample_id(it["task_id"], j) not in done for j in range(n))]
+    # A prompt's samples are drawn from index `first` (its first missing one) on: a run extended from
+    # n=4 to n=8 draws samples 4-7 only (samples depend on (prompt seed, index), not on n).
+    groups: dict[int, list[dict]] = {}
+    for it in items:
+        missing = [j for j in range(n) if sample_id(it["task_id"], j) not in done]
+        if missing:
+            groups.setdefault(missing[0], []).append(it)
+    todo = [it for first in sorted(groups) for it in groups[first]]
     stats = {"resumed": len(done), "dropped_torn": writer.dropped_torn, "todo_prompts": len(todo),
              "new": 0, "new_tokens": 0, "sampler": None}
     t0 = time.time()
     if todo:
         sampler = get_sampler()
         stats["sampler"] = sampler.describe()
-        chunk = chunk_size or (512 if sampler.backend == "vllm" else max(1, getattr(sampler, "batch_size", 64) // n))
         bar = None
         if progress:
             from tqdm import tqdm
             bar = tqdm(total=len(todo), desc="prompts", unit="prompt")
-        for lo in range(0, len(todo), chunk):
-            part = todo[lo:lo + chunk]
-            seeds = [derive_seed(seed, str(it["task_id"])) for it in part]
-            outs = sampler.generate([it["prompt"] for it in part], n=n, temperature=temperature, top_p=top_p,
-                                    max_new_tokens=max_new_tokens, stop=stop, seed=seeds, logprobs=logprobs,
-                                    lora=lora)
-            for it, s, comps in zip(part, seeds, outs):
-                for j, c in enumerate(comps):
-                    sid = sample_id(it["task_id"], j)
-                    if sid in done:
-                        continue
-                    rec = {"id": sid, "task_id": it["task_id"], "sample_idx": j, "prompt": it["prompt"],
-                           "completion": c.text, "finish_reason": c.finish_reason,
-                           "stop_reason": c.stop_reason, "n_tokens": c.n_tokens, "seed": s,
-                           **{k: it[k] for k in extra if k in it}}
-                    if logprobs:
-                        rec["cumulative_logprob"] = c.cumulative_logprob
-                    writer.append(rec)
-                    done.add(sid)
-                    stats["new"] += 1
-                    stats["new_tokens"] += c.n_tokens
-            if bar:
-                bar.update(len(part))
+        for first in sorted(groups):
+            m = n - first
+            chunk = chunk_size or (512 if sampler.backend == "vllm" else max(1, getattr(sampler, "batch_size", 64) // m))
+            for lo in range(0, len(groups[first]), chunk):
+                part = groups[first][lo:lo + chunk]
+                _sample_part(sampler, part, writer, done, stats, first=first, n=m, temperature=temperature,
+                             top_p=top_p, max_new_tokens=max_new_tokens, stop=stop, seed=seed,
+                             logprobs=logprobs, lora=lora, extra=extra)
+                if bar:
+                    bar.update(len(part))
         if bar:
             bar.close()
     writer.close()
@@ -745,7 +784,10 @@ def sample_to_jsonl(path: Path, items: Sequence[dict], get_sampler, *, n: int, t
     keyed = {r["id"]: r for r in iter_jsonl(out)}
     records = [keyed[w] for w in wanted if w in keyed]
     stats["complete"] = len(records) == len(wanted)
-    if stats["complete"] and list(keyed) != wanted:
-        write_jsonl(out, records)
+    # Samples past n (a run made with a larger n, then asked for fewer) stay on disk, after the others.
+    wanted_set = set(wanted)
+    rest = [r for k, r in keyed.items() if k not in wanted_set]
+    if stats["complete"] and list(keyed) != wanted + [r["id"] for r in rest]:
+        write_jsonl(out, records + rest)
     stats["records"], stats["path"], stats["wanted"] = records, out, len(wanted)
     return stats
